@@ -1,0 +1,20 @@
+"""Production settings: `DJANGO_SETTINGS_MODULE=config.production`.
+
+`manage.py check --deploy` reports nothing with these (tests/config/test_deploy_settings.py).
+"""
+
+from .settings import *  # noqa: F403
+from .settings import env
+
+DEBUG = False
+SECRET_KEY = env.str("SECRET_KEY")
+
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
