@@ -1,0 +1,474 @@
+"""Who may be messaged, and the proof.
+
+The consent ledger (`ConsentEvent`) is append-only: every opt-in, confirmation and opt-out is a
+row that is never updated or deleted (model, queryset, admin and, on PostgreSQL, a trigger all
+refuse). `ConsentState` is the current state per contact and program, derived from the ledger
+and written in the same transaction as each event by `consent.services`. Nothing else writes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from .phones import phone_hash
+
+
+class LedgerImmutableError(Exception):
+    """Raised on any attempt to change or delete a consent ledger row."""
+
+
+class MessageType(models.TextChoices):
+    MARKETING = "marketing", "Marketing"
+    TRANSACTIONAL = "transactional", "Transactional / informational"
+    CUSTOMER_CARE = "customer_care", "Customer care"
+
+
+class Tag(models.Model):
+    name = models.SlugField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _validate_time_zone(value: str) -> None:
+    if value and value not in zoneinfo.available_timezones():
+        raise ValidationError(f"“{value}” is not a known time zone (e.g. America/Chicago).")
+
+
+class Contact(models.Model):
+    """A person we may text, keyed by their number in E.164.
+
+    After an erasure request the personal fields are blanked and `phone` is cleared; the
+    consent ledger keeps its own copy of the number (a legal record), and a suppression keyed
+    by `phone_hash` keeps the number from ever being messaged again.
+    """
+
+    phone = models.CharField(max_length=16, unique=True, null=True, blank=True)
+    phone_hash = models.CharField(max_length=64, db_index=True, editable=False)
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    email = models.EmailField(blank=True)
+    locale = models.CharField(max_length=16, default="en", help_text="e.g. en, es, en-US")
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        validators=[_validate_time_zone],
+        help_text="Overrides the time zone derived from the address and area code.",
+    )
+    state = models.CharField("state", max_length=2, blank=True, help_text="US postal code, e.g. FL")
+    postal_code = models.CharField(max_length=10, blank=True)
+    country = models.CharField(max_length=2, default="US")
+    attributes = models.JSONField(default=dict, blank=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="contacts")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    erased_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["created_at"]), models.Index(fields=["state"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(phone__isnull=False) | Q(erased_at__isnull=False),
+                name="contact_phone_unless_erased",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        if self.erased_at:
+            return f"Erased contact #{self.pk}"
+        name = self.full_name
+        return f"{name} ({self.phone})" if name else str(self.phone)
+
+    def save(self, *args, **kwargs) -> None:
+        if self.phone:
+            self.phone_hash = phone_hash(self.phone)
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "phone_hash"}
+        super().save(*args, **kwargs)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class Program(models.Model):
+    """What a person subscribes to ("Acme deals", "Appointment reminders").
+
+    Consent never carries from one program to another (CTIA): every ledger event names one.
+    """
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=120)
+    brand_name = models.CharField(max_length=120)
+    message_type = models.CharField(
+        max_length=20, choices=MessageType.choices, default=MessageType.MARKETING
+    )
+    frequency_text = models.CharField(
+        max_length=120, default="Msg frequency varies", help_text="e.g. “Up to 4 msgs/mo”"
+    )
+    help_text = models.TextField(
+        "HELP reply", help_text="Brand, support contact and how to opt out (sent to anyone)."
+    )
+    opt_in_confirmation_text = models.TextField(
+        help_text="First message: program, frequency, “Msg & data rates may apply”, HELP, STOP."
+    )
+    opt_out_confirmation_text = models.TextField(
+        help_text="One message naming the brand, confirming no more messages. No marketing."
+    )
+    double_opt_in_request_text = models.TextField(
+        blank=True, help_text="Asks to reply YES to confirm (double opt-in programs)."
+    )
+    join_keywords = models.JSONField(
+        default=list, blank=True, help_text='Words that opt a texter in, e.g. ["JOIN", "DEALS"].'
+    )
+    double_opt_in = models.BooleanField(
+        default=False, help_text="An opt-in stays pending until the person replies YES."
+    )
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        keywords = self.join_keywords or []
+        if not isinstance(keywords, list) or not all(
+            isinstance(k, str) and k.strip().isalnum() for k in keywords
+        ):
+            raise ValidationError({"join_keywords": 'A list of single words, e.g. ["JOIN"].'})
+        self.join_keywords = [k.strip().upper() for k in keywords]
+
+    def current_disclosure(self, at=None) -> Disclosure | None:
+        """The disclosure in effect at `at` (default now): the latest one already effective."""
+        at = at or timezone.now()
+        return (
+            self.disclosures.filter(effective_at__lte=at)
+            .order_by("-effective_at", "-version")
+            .first()
+        )
+
+
+def disclosure_text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class Disclosure(models.Model):
+    """The exact text shown at opt-in for a program, versioned.
+
+    Immutable once any consent event references it: a change is a new version. Each event
+    stores the hash of the text it was given under, so the record proves what was shown.
+    """
+
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="disclosures")
+    version = models.PositiveIntegerField()
+    text = models.TextField()
+    text_hash = models.CharField(max_length=64, editable=False)
+    effective_at = models.DateTimeField(default=timezone.now)
+    page_url = models.URLField(blank=True, help_text="Where the form showing it lives.")
+    screenshot = models.FileField(upload_to="disclosures/", blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["program", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["program", "version"], name="disclosure_version_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.program} disclosure v{self.version}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.is_referenced:
+            stored = Disclosure.objects.get(pk=self.pk)
+            if (stored.text, stored.version, stored.program_id) != (
+                self.text,
+                self.version,
+                self.program_id,
+            ):
+                raise LedgerImmutableError(
+                    f"{stored} is referenced by consent records and cannot change; "
+                    "add a new version instead."
+                )
+        self.text_hash = disclosure_text_hash(self.text)
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        if self.is_referenced:
+            raise LedgerImmutableError(f"{self} is referenced by consent records.")
+        return super().delete(*args, **kwargs)
+
+    @property
+    def is_referenced(self) -> bool:
+        return self.pk is not None and ConsentEvent.objects.filter(disclosure=self).exists()
+
+
+class ConsentStatus(models.TextChoices):
+    OPTED_IN = "opted_in", "Opted in"
+    PENDING = "pending", "Pending confirmation"
+    OPTED_OUT = "opted_out", "Opted out"
+
+
+class ConsentKind(models.TextChoices):
+    OPT_IN = "opt_in", "Opt-in"
+    OPT_IN_CONFIRMED = "opt_in_confirmed", "Opt-in confirmed"
+    OPT_OUT = "opt_out", "Opt-out"
+    RE_OPT_IN = "re_opt_in", "Re-opt-in"
+
+
+class ConsentMethod(models.TextChoices):
+    WEB_FORM = "web_form", "Web form"
+    KEYWORD = "keyword", "Keyword"
+    CHECKBOX = "checkbox", "Checkbox"
+    PAPER = "paper", "Paper / letter"
+    VERBAL = "verbal", "Verbal"
+    EMAIL = "email", "E-mail"
+    IMPORT = "import", "Import"
+    API = "api", "API"
+    PREFERENCE_CENTRE = "preference_centre", "Preference centre"
+    CARRIER = "carrier", "Carrier"
+    AGENT = "agent", "Agent"
+
+
+class LedgerQuerySet(models.QuerySet):
+    """A queryset that can read and insert, never rewrite or remove."""
+
+    def update(self, **kwargs):
+        raise LedgerImmutableError("Consent events are append-only; they cannot be updated.")
+
+    def delete(self):
+        raise LedgerImmutableError("Consent events are append-only; they cannot be deleted.")
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise LedgerImmutableError("Consent events are append-only; they cannot be updated.")
+
+    def update_or_create(self, *args, **kwargs):
+        raise LedgerImmutableError("Consent events are append-only; use consent.services.")
+
+
+class ConsentEvent(models.Model):
+    """One entry of the append-only consent ledger.
+
+    Kinds and the state each leaves behind::
+
+        opt_in            -> opted_in (or pending, for a double opt-in program until confirmed)
+        opt_in_confirmed  -> opted_in (the YES reply of a double opt-in)
+        opt_out           -> opted_out
+        re_opt_in         -> opted_in (or pending), after an earlier opt-out
+
+    `occurred_at` is when the person acted; `recorded_at` when we wrote it down. The state of a
+    contact and program is that of its event with the latest (occurred_at, id).
+    """
+
+    Kind = ConsentKind
+    Method = ConsentMethod
+
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="consent_events")
+    phone = models.CharField(max_length=16, help_text="The number, in E.164, when it happened.")
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="consent_events")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    resulting_status = models.CharField(max_length=12, choices=ConsentStatus.choices)
+    method = models.CharField(max_length=20, choices=Method.choices)
+    source = models.CharField(
+        max_length=500, help_text="Form URL, keyword + number, import file + row, API client."
+    )
+    disclosure = models.ForeignKey(
+        Disclosure, on_delete=models.PROTECT, null=True, blank=True, related_name="consent_events"
+    )
+    disclosure_hash = models.CharField(max_length=64, blank=True)
+    occurred_at = models.DateTimeField(help_text="When the person acted.")
+    recorded_at = models.DateTimeField(default=timezone.now)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    recorded_by_label = models.CharField(
+        max_length=200, blank=True, help_text="API client, webhook or job that recorded it."
+    )
+    evidence = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="IP, user agent, raw inbound text, provider message id, form fields.",
+    )
+    note = models.TextField(blank=True)
+    idempotency_key = models.CharField(max_length=64, unique=True, null=True, blank=True)
+
+    objects = LedgerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            models.Index(fields=["contact", "program", "occurred_at"]),
+            models.Index(fields=["program", "kind", "occurred_at"]),
+            models.Index(fields=["kind", "occurred_at"]),
+            models.Index(fields=["occurred_at"]),
+            models.Index(fields=["recorded_at"]),
+            models.Index(fields=["phone"]),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=~Q(source=""), name="consent_event_has_source"),
+            models.CheckConstraint(
+                condition=Q(kind__in=ConsentKind.values), name="consent_event_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(method__in=ConsentMethod.values), name="consent_event_method_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(resulting_status__in=ConsentStatus.values),
+                name="consent_event_status_valid",
+            ),
+        ]
+        permissions = [
+            ("export_consent", "Can export consent records, the opt-out log and suppressions"),
+            ("record_opt_out", "Can record an opt-out on someone's behalf"),
+        ]
+
+    def __str__(self) -> str:
+        when = f"{self.occurred_at:%Y-%m-%d %H:%M}"
+        return f"{self.get_kind_display()} · {self.phone} · {self.program} · {when}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise LedgerImmutableError("Consent events are append-only; they cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise LedgerImmutableError("Consent events are append-only; they cannot be deleted.")
+
+
+class ConsentConfirmation(models.Model):
+    """The one confirmation text sent for an opt-out (or opt-in), recorded beside the ledger."""
+
+    event = models.OneToOneField(
+        ConsentEvent, on_delete=models.PROTECT, related_name="confirmation"
+    )
+    sent_at = models.DateTimeField(default=timezone.now)
+    message_ref = models.CharField(
+        max_length=64, blank=True, help_text="Provider message id or our outbound message id."
+    )
+
+    def __str__(self) -> str:
+        return f"Confirmation of event #{self.event_id}"
+
+
+class ConsentState(models.Model):
+    """Current consent of one contact for one program, derived from the ledger.
+
+    Written only by `consent.services`, in the same transaction as the event it reflects.
+    """
+
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="consent_states")
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="consent_states")
+    status = models.CharField(max_length=12, choices=ConsentStatus.choices)
+    last_event = models.ForeignKey(ConsentEvent, on_delete=models.PROTECT, related_name="+")
+    since = models.DateTimeField(help_text="When the last event occurred.")
+    opted_in_at = models.DateTimeField(null=True, blank=True)
+    opted_out_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["program__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["contact", "program"], name="consent_state_unique"),
+            models.CheckConstraint(
+                condition=Q(status__in=ConsentStatus.values),
+                name="consent_state_status_valid",
+            ),
+        ]
+        indexes = [models.Index(fields=["program", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.contact} · {self.program}: {self.get_status_display()}"
+
+
+class SuppressionReason(models.TextChoices):
+    OPT_OUT_ALL = "opt_out_all", "Opted out of everything"
+    CARRIER_21610 = "carrier_21610", "Carrier block (error 21610)"
+    REASSIGNED = "reassigned", "Number reassigned"
+    INVALID = "invalid", "Invalid number"
+    LANDLINE = "landline", "Landline / not mobile"
+    LEGAL_REQUEST = "legal_request", "Legal or privacy request"
+    COMPLAINT = "complaint", "Complaint"
+    MANUAL = "manual", "Manual"
+
+
+class Suppression(models.Model):
+    """A number we must not message: for all programs (`program` empty) or one.
+
+    Keyed by the keyed hash of the number, so it outlives the contact and even its erasure.
+    Entries are never deleted; one can be lifted (with who, when and why), which is recorded.
+    """
+
+    Reason = SuppressionReason
+
+    phone = models.CharField(max_length=16, null=True, blank=True, db_index=True)
+    phone_hash = models.CharField(max_length=64, editable=False)
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    program = models.ForeignKey(
+        Program,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="suppressions",
+        help_text="Empty: every program.",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_by_label = models.CharField(max_length=200, blank=True)
+    evidence = models.JSONField(default=dict, blank=True)
+    note = models.TextField(blank=True)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    lift_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["phone_hash"],
+                condition=Q(lifted_at__isnull=True),
+                name="suppression_active",
+            ),
+            models.Index(fields=["created_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(reason__in=SuppressionReason.values), name="suppression_reason_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        scope = self.program or "all programs"
+        return f"{self.phone or 'erased number'} · {self.get_reason_display()} · {scope}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.phone:
+            self.phone_hash = phone_hash(self.phone)
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise LedgerImmutableError("Suppressions are never deleted; lift one instead.")
+
+    @property
+    def is_active(self) -> bool:
+        return self.lifted_at is None

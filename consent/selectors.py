@@ -1,0 +1,176 @@
+"""Reads about consent that everything else reuses. `can_message` is the one gate.
+
+Every sender, the API and admin actions ask `can_message` before a message is handed to a
+provider; nothing else decides whether a number may be texted. `eligible_contacts` is the same
+rule as a set-based queryset, for audiences and fan-out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import models
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from .models import (
+    ConsentEvent,
+    ConsentState,
+    ConsentStatus,
+    Contact,
+    MessageType,
+    Program,
+    Suppression,
+)
+from .phones import InvalidPhoneNumber, normalize_phone, phone_hash
+
+
+class Reason(models.TextChoices):
+    """Why a message may or may not go. Stable codes: the API and decision logs show them."""
+
+    OK = "ok", "Allowed"
+    INVALID_PHONE = "invalid_phone", "Invalid phone number"
+    PROGRAM_INACTIVE = "program_inactive", "Program inactive"
+    MESSAGE_TYPE_NOT_COVERED = "message_type_not_covered", "Message type not covered by the program"
+    SUPPRESSED = "suppressed", "Number suppressed"
+    NO_CONSENT = "no_consent", "No consent"
+    PENDING_CONFIRMATION = "pending_confirmation", "Opt-in pending confirmation"
+    OPTED_OUT = "opted_out", "Opted out"
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: Reason
+    phone: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+def _covers(program: Program, message_type: str) -> bool:
+    """Which message types a program's consent covers.
+
+    Customer care (answering someone's own message) needs no opt-in, only no opt-out; a
+    marketing consent also covers informational messages of the same program, never the reverse.
+    """
+    if message_type == MessageType.CUSTOMER_CARE:
+        return True
+    if message_type == MessageType.TRANSACTIONAL:
+        return program.message_type in (MessageType.TRANSACTIONAL, MessageType.MARKETING)
+    return program.message_type == message_type
+
+
+def active_suppressions(hashed: str, program: Program, at: datetime) -> QuerySet[Suppression]:
+    return Suppression.objects.filter(
+        Q(program__isnull=True) | Q(program=program),
+        Q(lifted_at__isnull=True) | Q(lifted_at__gt=at),
+        phone_hash=hashed,
+        created_at__lte=at,
+    )
+
+
+def _status_at(e164: str, program: Program, at: datetime, now: datetime) -> str | None:
+    state = (
+        ConsentState.objects.filter(contact__phone=e164, program=program)
+        .only("status", "since")
+        .first()
+    )
+    if state is None:
+        return None
+    if state.since <= at and at >= now - _RECENT:
+        return state.status
+    # Asked about another moment: the ledger says what the state was then.
+    event = (
+        ConsentEvent.objects.filter(phone=e164, program=program, occurred_at__lte=at)
+        .order_by("-occurred_at", "-id")
+        .only("resulting_status")
+        .first()
+    )
+    return event.resulting_status if event else None
+
+
+_RECENT = timezone.timedelta(minutes=1)
+
+
+def can_message(
+    phone: str, program: Program, message_type: str | None = None, at: datetime | None = None
+) -> Decision:
+    """May `phone` be sent a `message_type` message of `program` at `at` (default now)?
+
+    Checks, in order: the number parses; the program is active and covers the message type; no
+    active suppression for the number (all programs, or this one); the consent state. Past
+    moments are answered from the ledger.
+    """
+    now = timezone.now()
+    at = at or now
+    message_type = message_type or program.message_type
+    try:
+        e164 = normalize_phone(phone)
+    except InvalidPhoneNumber:
+        return Decision(False, Reason.INVALID_PHONE)
+    if not program.active:
+        return Decision(False, Reason.PROGRAM_INACTIVE, e164)
+    if not _covers(program, message_type):
+        return Decision(False, Reason.MESSAGE_TYPE_NOT_COVERED, e164)
+    if active_suppressions(phone_hash(e164), program, at).exists():
+        return Decision(False, Reason.SUPPRESSED, e164)
+    status = _status_at(e164, program, at, now)
+    if status == ConsentStatus.OPTED_OUT:
+        return Decision(False, Reason.OPTED_OUT, e164)
+    if message_type == MessageType.CUSTOMER_CARE:
+        return Decision(True, Reason.OK, e164)
+    if status == ConsentStatus.OPTED_IN:
+        return Decision(True, Reason.OK, e164)
+    if status == ConsentStatus.PENDING:
+        return Decision(False, Reason.PENDING_CONFIRMATION, e164)
+    return Decision(False, Reason.NO_CONSENT, e164)
+
+
+def eligible_contacts(
+    program: Program, message_type: str | None = None, at: datetime | None = None
+) -> QuerySet[Contact]:
+    """Contacts `can_message` would allow now, as one set-based query (for audiences, fan-out)."""
+    message_type = message_type or program.message_type
+    if not program.active or not _covers(program, message_type):
+        return Contact.objects.none()
+    at = at or timezone.now()
+    suppressed = Suppression.objects.filter(
+        Q(program__isnull=True) | Q(program=program),
+        Q(lifted_at__isnull=True) | Q(lifted_at__gt=at),
+        phone_hash=OuterRef("phone_hash"),
+        created_at__lte=at,
+    )
+    consented = ConsentState.objects.filter(
+        contact=OuterRef("pk"), program=program, status=ConsentStatus.OPTED_IN
+    )
+    return (
+        Contact.objects.filter(phone__isnull=False)
+        .filter(Exists(consented))
+        .exclude(Exists(suppressed))
+    )
+
+
+def consent_overview(contact: Contact) -> list[dict]:
+    """Per program, what support needs at a glance: status, since, how, from where, disclosure."""
+    states = {
+        s.program_id: s
+        for s in contact.consent_states.select_related(
+            "last_event__disclosure", "last_event__recorded_by", "program"
+        )
+    }
+    rows = []
+    for program in Program.objects.all():
+        state = states.get(program.pk)
+        opt_in = None
+        if state is not None:
+            opt_in = (
+                contact.consent_events.filter(program=program)
+                .exclude(kind=ConsentEvent.Kind.OPT_OUT)
+                .select_related("disclosure")
+                .order_by("-occurred_at", "-id")
+                .first()
+            )
+        rows.append({"program": program, "state": state, "opt_in": opt_in})
+    return rows

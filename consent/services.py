@@ -1,0 +1,412 @@
+"""The one place consent changes: every opt-in, confirmation, opt-out, suppression and erasure.
+
+Admin actions, the API, webhooks, imports and tasks call these functions and nothing else writes
+the ledger, the derived state or suppressions. Each call is one transaction that locks the
+contact row first, so concurrent changes to one person serialise and the state always equals
+the ledger's last event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from .models import (
+    ConsentEvent,
+    ConsentKind,
+    ConsentMethod,
+    ConsentState,
+    ConsentStatus,
+    Contact,
+    Disclosure,
+    Program,
+    Suppression,
+    SuppressionReason,
+)
+from .phones import normalize_phone, phone_hash
+
+# Clocks disagree a little; a claim that someone acted later than that is bad input.
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+
+class ConsentError(ValueError):
+    """A consent change that cannot be recorded; the message says why. Nothing was written."""
+
+    def __init__(self, message: str, *, code: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What a recording call did: the event (new or, for a repeated idempotency key, the first)."""
+
+    event: ConsentEvent
+    created: bool
+
+
+def contact_get_or_create(*, phone: str, defaults: dict[str, Any] | None = None) -> Contact:
+    """The contact for a number in any format, created if new. Raises InvalidPhoneNumber."""
+    e164 = normalize_phone(phone)
+    contact = Contact.objects.filter(phone=e164).first()
+    if contact:
+        return contact
+    try:
+        with transaction.atomic():
+            return Contact.objects.create(phone=e164, **(defaults or {}))
+    except IntegrityError:
+        return Contact.objects.get(phone=e164)
+
+
+def _resolve_contact(contact: Contact | None, phone: str | None) -> Contact:
+    if contact is not None:
+        return contact
+    if not phone:
+        raise ConsentError("A phone number is required.", code="required", field="phone")
+    return contact_get_or_create(phone=phone)
+
+
+def _check_provenance(method: str, source: str, occurred_at: datetime) -> None:
+    if method not in ConsentMethod.values:
+        raise ConsentError(
+            f"“{method}” is not a consent method; use one of {', '.join(ConsentMethod.values)}.",
+            code="invalid_method",
+            field="method",
+        )
+    if not source or not source.strip():
+        raise ConsentError(
+            "Say where the consent came from (form URL, keyword + number, file + row, client).",
+            code="missing_source",
+            field="source",
+        )
+    if timezone.is_naive(occurred_at):
+        raise ConsentError(
+            "occurred_at needs a time zone.", code="naive_datetime", field="occurred_at"
+        )
+    if occurred_at > timezone.now() + FUTURE_TOLERANCE:
+        raise ConsentError(
+            f"occurred_at {occurred_at.isoformat()} is in the future.",
+            code="future_datetime",
+            field="occurred_at",
+        )
+
+
+def _record(
+    *,
+    contact: Contact,
+    program: Program,
+    kind: str,
+    status: str,
+    method: str,
+    source: str,
+    occurred_at: datetime,
+    disclosure: Disclosure | None,
+    evidence: dict[str, Any] | None,
+    note: str,
+    recorded_by,
+    recorded_by_label: str,
+    idempotency_key: str | None,
+) -> Recorded:
+    """Append one ledger event and bring the derived state up to date. Caller holds the lock."""
+    if idempotency_key:
+        existing = ConsentEvent.objects.filter(idempotency_key=idempotency_key).first()
+        if existing:
+            return Recorded(existing, created=False)
+    event = ConsentEvent.objects.create(
+        contact=contact,
+        phone=contact.phone,
+        program=program,
+        kind=kind,
+        resulting_status=status,
+        method=method,
+        source=source.strip()[:500],
+        disclosure=disclosure,
+        disclosure_hash=disclosure.text_hash if disclosure else "",
+        occurred_at=occurred_at,
+        recorded_by=recorded_by,
+        recorded_by_label=recorded_by_label,
+        evidence=evidence or {},
+        note=note,
+        idempotency_key=idempotency_key or None,
+    )
+    _apply_to_state(event)
+    return Recorded(event, created=True)
+
+
+def _apply_to_state(event: ConsentEvent) -> None:
+    state = ConsentState.objects.filter(contact=event.contact, program=event.program).first()
+    if state and (state.since, state.last_event_id) > (event.occurred_at, event.pk):
+        return  # a back-dated event (e.g. an old import) does not override a newer one
+    fields = {
+        "status": event.resulting_status,
+        "last_event": event,
+        "since": event.occurred_at,
+        "updated_at": timezone.now(),
+    }
+    if event.resulting_status == ConsentStatus.OPTED_IN:
+        keep = state and state.status == ConsentStatus.OPTED_IN and state.opted_in_at
+        fields["opted_in_at"] = state.opted_in_at if keep else event.occurred_at
+    elif event.resulting_status == ConsentStatus.OPTED_OUT:
+        fields["opted_out_at"] = event.occurred_at
+    if state is None:
+        ConsentState.objects.create(contact=event.contact, program=event.program, **fields)
+    else:
+        ConsentState.objects.filter(pk=state.pk).update(**fields)
+
+
+def _locked(contact: Contact) -> Contact:
+    return Contact.objects.select_for_update().get(pk=contact.pk)
+
+
+def _state_of(contact: Contact, program: Program) -> ConsentState | None:
+    return ConsentState.objects.filter(contact=contact, program=program).first()
+
+
+def consent_opt_in(
+    *,
+    program: Program,
+    method: str,
+    source: str,
+    phone: str | None = None,
+    contact: Contact | None = None,
+    occurred_at: datetime | None = None,
+    disclosure: Disclosure | None = None,
+    confirmed: bool = False,
+    evidence: dict[str, Any] | None = None,
+    note: str = "",
+    recorded_by=None,
+    recorded_by_label: str = "",
+    idempotency_key: str | None = None,
+) -> Recorded:
+    """Record that a person opted in to `program`.
+
+    For a double opt-in program the state stays `pending` until `consent_confirm`, unless
+    `confirmed` says possession was already proven (a keyword texted from the handset).
+    After an earlier opt-out the event is a `re_opt_in`. The disclosure defaults to the
+    program's one in effect at `occurred_at`.
+    """
+    occurred_at = occurred_at or timezone.now()
+    _check_provenance(method, source, occurred_at)
+    if not program.active:
+        raise ConsentError(f"Program “{program}” is not active.", code="program_inactive")
+    if disclosure is not None and disclosure.program_id != program.pk:
+        raise ConsentError(
+            f"{disclosure} belongs to another program.", code="wrong_disclosure", field="disclosure"
+        )
+    disclosure = disclosure or program.current_disclosure(at=occurred_at)
+    with transaction.atomic():
+        contact = _locked(_resolve_contact(contact, phone))
+        _refuse_erased(contact)
+        previous = _state_of(contact, program)
+        was_out = previous is not None and previous.status == ConsentStatus.OPTED_OUT
+        kind = ConsentKind.RE_OPT_IN if was_out else ConsentKind.OPT_IN
+        needs_confirmation = program.double_opt_in and not confirmed
+        status = ConsentStatus.PENDING if needs_confirmation else ConsentStatus.OPTED_IN
+        if previous and previous.status == ConsentStatus.OPTED_IN and needs_confirmation:
+            status = ConsentStatus.OPTED_IN  # already confirmed once; a repeat form stays in
+        return _record(
+            contact=contact,
+            program=program,
+            kind=kind,
+            status=status,
+            method=method,
+            source=source,
+            occurred_at=occurred_at,
+            disclosure=disclosure,
+            evidence=evidence,
+            note=note,
+            recorded_by=recorded_by,
+            recorded_by_label=recorded_by_label,
+            idempotency_key=idempotency_key,
+        )
+
+
+def consent_confirm(
+    *,
+    program: Program,
+    method: str,
+    source: str,
+    phone: str | None = None,
+    contact: Contact | None = None,
+    occurred_at: datetime | None = None,
+    evidence: dict[str, Any] | None = None,
+    recorded_by=None,
+    recorded_by_label: str = "",
+    idempotency_key: str | None = None,
+) -> Recorded:
+    """Confirm a pending double opt-in (the YES reply). Raises ConsentError if none is pending."""
+    occurred_at = occurred_at or timezone.now()
+    _check_provenance(method, source, occurred_at)
+    with transaction.atomic():
+        contact = _locked(_resolve_contact(contact, phone))
+        state = _state_of(contact, program)
+        if state is None or state.status != ConsentStatus.PENDING:
+            raise ConsentError(
+                f"{contact} has no pending opt-in to {program} to confirm.", code="not_pending"
+            )
+        return _record(
+            contact=contact,
+            program=program,
+            kind=ConsentKind.OPT_IN_CONFIRMED,
+            status=ConsentStatus.OPTED_IN,
+            method=method,
+            source=source,
+            occurred_at=occurred_at,
+            disclosure=state.last_event.disclosure,
+            evidence=evidence,
+            note="",
+            recorded_by=recorded_by,
+            recorded_by_label=recorded_by_label,
+            idempotency_key=idempotency_key,
+        )
+
+
+def consent_revoke(
+    *,
+    method: str,
+    source: str,
+    programs: list[Program] | None = None,
+    revoke_all: bool = False,
+    phone: str | None = None,
+    contact: Contact | None = None,
+    occurred_at: datetime | None = None,
+    evidence: dict[str, Any] | None = None,
+    note: str = "",
+    recorded_by=None,
+    recorded_by_label: str = "",
+    suppression_reason: str = SuppressionReason.OPT_OUT_ALL,
+    idempotency_key: str | None = None,
+) -> list[Recorded]:
+    """Record an opt-out, however it arrived (STOP, free text, API, agent, carrier 21610).
+
+    `programs` names what is revoked; `revoke_all=True` revokes every program the contact has
+    a consent state for and adds a suppression for the number across all programs, so programs
+    created later are covered too. An opt-out is written even if no opt-in was ever recorded:
+    the person's wish is the record. Returns one `Recorded` per program.
+    """
+    occurred_at = occurred_at or timezone.now()
+    _check_provenance(method, source, occurred_at)
+    if not programs and not revoke_all:
+        raise ConsentError("Name the programs to revoke, or all.", code="required", field="program")
+    with transaction.atomic():
+        contact = _locked(_resolve_contact(contact, phone))
+        targets = {p.pk: p for p in programs or []}
+        if revoke_all:
+            for state in contact.consent_states.select_related("program"):
+                targets.setdefault(state.program_id, state.program)
+        results = [
+            _record(
+                contact=contact,
+                program=program,
+                kind=ConsentKind.OPT_OUT,
+                status=ConsentStatus.OPTED_OUT,
+                method=method,
+                source=source,
+                occurred_at=occurred_at,
+                disclosure=None,
+                evidence=evidence,
+                note=note,
+                recorded_by=recorded_by,
+                recorded_by_label=recorded_by_label,
+                idempotency_key=_derived_key(idempotency_key, program.pk),
+            )
+            for program in targets.values()
+        ]
+        if revoke_all and contact.phone:
+            suppression_add(
+                phone=contact.phone,
+                reason=suppression_reason,
+                evidence=evidence,
+                note=note,
+                created_by=recorded_by,
+                created_by_label=recorded_by_label or source,
+            )
+        return results
+
+
+def _derived_key(key: str | None, program_id: int) -> str | None:
+    if not key:
+        return None
+    return hashlib.sha256(f"{key}:{program_id}".encode()).hexdigest()
+
+
+def _refuse_erased(contact: Contact) -> None:
+    if contact.erased_at:
+        raise ConsentError(f"{contact} was erased on request.", code="erased")
+
+
+def suppression_add(
+    *,
+    phone: str,
+    reason: str,
+    program: Program | None = None,
+    evidence: dict[str, Any] | None = None,
+    note: str = "",
+    created_by=None,
+    created_by_label: str = "",
+) -> Suppression:
+    """Suppress a number (all programs, or one). An identical active entry is reused."""
+    if reason not in SuppressionReason.values:
+        raise ConsentError(f"“{reason}” is not a suppression reason.", code="invalid_reason")
+    e164 = normalize_phone(phone)
+    existing = Suppression.objects.filter(
+        phone_hash=phone_hash(e164), program=program, reason=reason, lifted_at__isnull=True
+    ).first()
+    if existing:
+        return existing
+    return Suppression.objects.create(
+        phone=e164,
+        reason=reason,
+        program=program,
+        evidence=evidence or {},
+        note=note,
+        created_by=created_by,
+        created_by_label=created_by_label,
+    )
+
+
+def suppression_lift(*, suppression: Suppression, by, note: str) -> bool:
+    """Lift an active suppression (a guarded update). False if it was already lifted."""
+    if not note.strip():
+        raise ConsentError("Say why the suppression is lifted.", code="required", field="note")
+    return bool(
+        Suppression.objects.filter(pk=suppression.pk, lifted_at__isnull=True).update(
+            lifted_at=timezone.now(), lifted_by=by, lift_note=note
+        )
+    )
+
+
+def contact_erase(*, contact: Contact, by=None, request_ref: str = "") -> Contact:
+    """Honour a privacy erasure request.
+
+    Blanks the personal fields and the number on the contact, keeps the consent ledger (a legal
+    record) and adds a suppression keyed by the number's hash, so that a later re-import of the
+    number can never message the person.
+    """
+    with transaction.atomic():
+        contact = _locked(contact)
+        if contact.erased_at:
+            return contact
+        if contact.phone:
+            suppression = suppression_add(
+                phone=contact.phone,
+                reason=SuppressionReason.LEGAL_REQUEST,
+                note=f"Erasure request {request_ref}".strip(),
+                created_by=by,
+                created_by_label="erasure",
+            )
+            Suppression.objects.filter(phone_hash=suppression.phone_hash).update(phone=None)
+        contact.first_name = contact.last_name = contact.email = ""
+        contact.postal_code = contact.time_zone = ""
+        contact.attributes = {}
+        contact.phone = None
+        contact.erased_at = timezone.now()
+        contact.save()
+        contact.tags.clear()
+        return contact

@@ -1,0 +1,90 @@
+"""Small `create_*` helpers for the core models, and the staff personas."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime
+
+from django.contrib.auth.models import Group, User
+from django.utils import timezone
+
+from consent import services
+from consent.models import Contact, Disclosure, MessageType, Program
+from consent.roles import COMPLIANCE, MARKETING, SUPPORT
+
+_numbers = itertools.count(1)
+
+
+def next_phone() -> str:
+    """A distinct valid US mobile-format number per call (+1 415 555 01xx... range)."""
+    n = next(_numbers)
+    return f"+1415{2000000 + n:07d}"
+
+
+def create_program(slug: str = "offers", **fields) -> Program:
+    defaults = {
+        "name": slug.replace("-", " ").title(),
+        "brand_name": "Acme",
+        "message_type": MessageType.MARKETING,
+        "help_text": "Acme: help at acme.example/help or 800-555-0100. Reply STOP to cancel.",
+        "opt_in_confirmation_text": (
+            "Acme Offers: you are enrolled. Msg frequency varies. Msg & data rates may apply. "
+            "Reply HELP for help, STOP to cancel."
+        ),
+        "opt_out_confirmation_text": "Acme: you are unsubscribed and will get no more messages.",
+        "double_opt_in_request_text": "Acme: reply YES to confirm your subscription.",
+    }
+    program = Program.objects.create(slug=slug, **(defaults | fields))
+    Disclosure.objects.create(
+        program=program,
+        version=1,
+        text=f"By checking this box you agree to receive {program.name} texts from Acme. "
+        "Consent is not a condition of purchase. Msg & data rates may apply. Reply STOP to cancel.",
+        effective_at=timezone.now() - timezone.timedelta(days=365),
+    )
+    return program
+
+
+def create_contact(phone: str | None = None, **fields) -> Contact:
+    return Contact.objects.create(phone=phone or next_phone(), **fields)
+
+
+def opt_in(
+    contact: Contact,
+    program: Program,
+    *,
+    at: datetime | None = None,
+    confirmed: bool = True,
+    method: str = "web_form",
+    source: str = "https://acme.example/join",
+):
+    return services.consent_opt_in(
+        contact=contact,
+        program=program,
+        method=method,
+        source=source,
+        occurred_at=at,
+        confirmed=confirmed,
+        evidence={"ip": "203.0.113.7", "user_agent": "Mozilla/5.0"},
+    ).event
+
+
+def create_user(username: str, group: str | None = None, *, superuser: bool = False) -> User:
+    if superuser:
+        return User.objects.create_superuser(username, f"{username}@acme.example", "pw")
+    user = User.objects.create_user(username, f"{username}@acme.example", "pw", is_staff=True)
+    if group:
+        user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+def marketer() -> User:
+    return create_user("mia_marketing", MARKETING)
+
+
+def compliance_approver() -> User:
+    return create_user("carl_compliance", COMPLIANCE)
+
+
+def support_agent() -> User:
+    return create_user("sam_support", SUPPORT)
