@@ -1,4 +1,4 @@
-"""Concurrent opt-ins and opt-outs for one person never lose an event or disagree with the ledger."""
+"""Concurrent opt-ins and opt-outs for one person never lose an event nor disagree with it."""
 
 import random
 import threading

@@ -87,9 +87,12 @@ def test_it_lets_an_unreferenced_disclosure_be_corrected():
     ],
 )
 def test_it_refuses_raw_sql_on_postgresql(event, sql):
-    with pytest.raises(DatabaseError, match="append-only|frozen"):
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(sql)
+    with (
+        pytest.raises(DatabaseError, match=r"append-only|frozen"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(sql)
     event.refresh_from_db()
     assert event.note == ""
     assert event.kind == "opt_in"
