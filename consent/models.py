@@ -83,6 +83,7 @@ class Contact(models.Model):
                 name="contact_phone_unless_erased",
             ),
         ]
+        permissions = [("erase_contact", "Can erase a contact's personal data (privacy request)")]
 
     def __str__(self) -> str:
         if self.erased_at:

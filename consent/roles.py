@@ -39,6 +39,7 @@ CONSENT_PERMISSIONS: dict[str, list[str]] = {
         "consent.change_suppression",
         "consent.export_consent",
         "consent.record_opt_out",
+        "consent.erase_contact",
     ],
     SUPPORT: [
         "consent.view_contact",

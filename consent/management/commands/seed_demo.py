@@ -1,0 +1,244 @@
+"""`manage.py seed_demo`: a believable business to look around in (idempotent)."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from consent import services
+from consent.models import Contact, Disclosure, MessageType, Program, SuppressionReason, Tag
+from consent.phones import InvalidPhoneNumber, normalize_phone
+
+AREA_CODES = {
+    "212": ("NY", "10001"), "305": ("FL", "33101"), "312": ("IL", "60601"),
+    "415": ("CA", "94103"), "512": ("TX", "73301"), "617": ("MA", "02108"),
+    "713": ("TX", "77001"), "206": ("WA", "98101"), "404": ("GA", "30301"),
+    "702": ("NV", "89101"), "918": ("OK", "74101"), "410": ("MD", "21201"),
+    "860": ("CT", "06101"), "804": ("VA", "23218"), "303": ("CO", "80202"),
+}  # fmt: skip
+FIRST = [
+    "Ava",
+    "Ben",
+    "Chloe",
+    "Diego",
+    "Emma",
+    "Farah",
+    "Gabe",
+    "Hana",
+    "Ivan",
+    "Jada",
+    "Kofi",
+    "Lena",
+    "Mateo",
+    "Nora",
+    "Omar",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sam",
+    "Tara",
+    "Uma",
+    "Victor",
+    "Wen",
+    "Xavi",
+    "Yara",
+    "Zoe",
+]
+LAST = [
+    "Garcia",
+    "Smith",
+    "Nguyen",
+    "Johnson",
+    "Patel",
+    "Kim",
+    "Brown",
+    "Lopez",
+    "Davis",
+    "Wilson",
+    "Chen",
+    "Okafor",
+    "Rossi",
+    "Silva",
+    "Cohen",
+    "Haddad",
+]
+SHORT_CODE = "+18335550100"
+
+
+class Command(BaseCommand):
+    help = "Create demo programs, disclosures and ~1,000 contacts with consent histories."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--contacts", type=int, default=1000)
+        parser.add_argument("--seed", type=int, default=42)
+
+    def handle(self, *args, contacts: int, seed: int, **options) -> None:
+        if Program.objects.filter(slug="offers").exists():
+            self.stdout.write("Demo data is already loaded.")
+            return
+        rng = random.Random(seed)
+        with transaction.atomic():
+            offers, appointments = self.create_programs()
+            tags = [
+                Tag.objects.create(name=n) for n in ("vip", "newsletter", "wholesale", "lapsed")
+            ]
+            made = self.create_contacts(rng, contacts, offers, appointments, tags)
+        self.stdout.write(self.style.SUCCESS(f"Demo data loaded: 2 programs, {made} contacts."))
+
+    def create_programs(self) -> tuple[Program, Program]:
+        now = timezone.now()
+        offers = Program.objects.create(
+            slug="offers",
+            name="Acme Offers",
+            brand_name="Acme Outdoor",
+            message_type=MessageType.MARKETING,
+            frequency_text="Up to 6 msgs/mo",
+            double_opt_in=True,
+            join_keywords=["JOIN", "DEALS"],
+            help_text="Acme Outdoor Offers: help at acme.example/help or 1-800-555-0199. "
+            "Up to 6 msgs/mo. Msg & data rates may apply. Reply STOP to cancel.",
+            opt_in_confirmation_text="Acme Outdoor Offers: you're in! Up to 6 msgs/mo. "
+            "Msg & data rates may apply. Reply HELP for help, STOP to cancel.",
+            double_opt_in_request_text="Acme Outdoor: reply YES to confirm you want offers by "
+            "text (up to 6 msgs/mo). Msg & data rates may apply. Reply STOP to cancel.",
+            opt_out_confirmation_text="Acme Outdoor: you're unsubscribed from Offers and will "
+            "receive no more messages.",
+        )
+        appointments = Program.objects.create(
+            slug="appointments",
+            name="Appointment reminders",
+            brand_name="Acme Outdoor Service Center",
+            message_type=MessageType.TRANSACTIONAL,
+            frequency_text="Msg frequency varies",
+            join_keywords=["REMIND"],
+            help_text="Acme Service Center reminders: call 1-800-555-0199 or visit "
+            "acme.example/service. Reply STOP to cancel.",
+            opt_in_confirmation_text="Acme Service Center: you'll get appointment reminders. "
+            "Msg frequency varies. Msg & data rates may apply. "
+            "Reply HELP for help, STOP to cancel.",
+            opt_out_confirmation_text="Acme Service Center: you will receive no more reminders.",
+        )
+        Disclosure.objects.create(
+            program=offers,
+            version=1,
+            effective_at=now - timedelta(days=720),
+            page_url="https://acme.example/join/offers",
+            text="By checking this box, I agree to receive recurring automated marketing texts "
+            "from Acme Outdoor at the number provided. Consent is not a condition of purchase. "
+            "Up to 6 msgs/mo. Msg & data rates may apply. Reply HELP for help, STOP to cancel.",
+        )
+        Disclosure.objects.create(
+            program=offers,
+            version=2,
+            effective_at=now - timedelta(days=200),
+            page_url="https://acme.example/join/offers",
+            text="Yes, text me offers! I agree to receive recurring automated marketing texts "
+            "(up to 6/mo) from Acme Outdoor at this number. Consent is not a condition of "
+            "purchase. Msg & data rates may apply. Reply HELP for help, STOP to cancel. "
+            "Privacy: acme.example/privacy",
+        )
+        Disclosure.objects.create(
+            program=appointments,
+            version=1,
+            effective_at=now - timedelta(days=720),
+            page_url="https://acme.example/service/book",
+            text="Text me reminders about my service appointments. Msg frequency varies. "
+            "Msg & data rates may apply. Reply STOP to cancel.",
+        )
+        return offers, appointments
+
+    def create_contacts(self, rng, count, offers, appointments, tags) -> int:
+        now = timezone.now()
+        made = 0
+        seen: set[str] = set()
+        while made < count:
+            area = rng.choice(list(AREA_CODES))
+            raw = f"{area}{rng.randint(201, 989)}{rng.randint(0, 9999):04d}"
+            try:
+                phone = normalize_phone(raw)
+            except InvalidPhoneNumber:
+                continue
+            if phone in seen:
+                continue
+            seen.add(phone)
+            state, zip_code = AREA_CODES[area]
+            first, last = rng.choice(FIRST), rng.choice(LAST)
+            contact = Contact.objects.create(
+                phone=phone,
+                first_name=first,
+                last_name=last,
+                email=f"{first}.{last}{made}@example.com".lower() if rng.random() < 0.7 else "",
+                state=state,
+                postal_code=zip_code,
+                locale="es" if rng.random() < 0.12 else "en",
+                attributes={
+                    "loyalty_tier": rng.choice(["bronze", "silver", "gold"]),
+                    "favorite_store": rng.choice(["Downtown", "Airport", "Eastside"]),
+                },
+            )
+            contact.tags.set(rng.sample(tags, rng.randint(0, 2)))
+            self.give_history(rng, contact, offers, appointments, now)
+            made += 1
+        return made
+
+    def give_history(self, rng, contact, offers, appointments, now) -> None:
+        joined = now - timedelta(days=rng.randint(1, 700), minutes=rng.randint(0, 1440))
+        method, source, evidence = rng.choice(
+            [
+                ("web_form", "https://acme.example/join/offers",
+                 {"ip": f"198.51.100.{rng.randint(1, 254)}", "user_agent": "Mozilla/5.0 (iPhone)"}),
+                ("keyword", f"JOIN to {SHORT_CODE}", {"raw_text": "JOIN"}),
+                ("checkbox", "https://acme.example/checkout", {"ip": "203.0.113.40"}),
+                ("paper", "Downtown store sign-up sheet 2025-03", {"scan": "sheet-031.pdf"}),
+                ("import", "legacy-crm-2024.csv row 118", {}),
+                ("api", "api: shopify-sync", {}),
+            ]
+        )  # fmt: skip
+        if rng.random() < 0.85:
+            confirmed = method == "keyword" or rng.random() < 0.9
+            services.consent_opt_in(
+                contact=contact, program=offers, method=method, source=source,
+                occurred_at=joined, evidence=evidence, confirmed=method == "keyword",
+            )  # fmt: skip
+            if confirmed and method != "keyword":
+                services.consent_confirm(
+                    contact=contact, program=offers, method="keyword",
+                    source=f"YES to {SHORT_CODE}", occurred_at=joined + timedelta(minutes=3),
+                    evidence={"raw_text": "YES"},
+                )  # fmt: skip
+        if rng.random() < 0.45:
+            services.consent_opt_in(
+                contact=contact, program=appointments, method="web_form",
+                source="https://acme.example/service/book", occurred_at=joined,
+                evidence={"ip": "198.51.100.77", "user_agent": "Mozilla/5.0"},
+            )  # fmt: skip
+        roll = rng.random()
+        later = joined + timedelta(days=rng.randint(1, 120))
+        later = min(later, now - timedelta(minutes=5))
+        if roll < 0.08:
+            services.consent_revoke(
+                contact=contact, programs=[offers], method="keyword",
+                source=f"STOP to {SHORT_CODE}", occurred_at=later,
+                evidence={"raw_text": rng.choice(["STOP", "stop", "Stop please", "unsubscribe"])},
+            )  # fmt: skip
+        elif roll < 0.10:
+            services.consent_revoke(
+                contact=contact, revoke_all=True, method="keyword",
+                source=f"STOPALL to {SHORT_CODE}", occurred_at=later,
+                evidence={"raw_text": "STOPALL"},
+            )  # fmt: skip
+        elif roll < 0.11:
+            services.consent_revoke(
+                contact=contact, revoke_all=True, method="carrier",
+                source="twilio error 21610", occurred_at=later,
+                evidence={"error_code": 21610}, suppression_reason=SuppressionReason.CARRIER_21610,
+            )  # fmt: skip
+        elif roll < 0.12:
+            services.suppression_add(
+                phone=contact.phone, reason=SuppressionReason.LANDLINE,
+                created_by_label="lookup", evidence={"line_type": "landline"},
+            )  # fmt: skip
