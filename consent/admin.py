@@ -43,10 +43,10 @@ STATUS_BADGES = {
 def status_badge(state: ConsentState) -> str:
     color, mark = STATUS_BADGES[state.status]
     return format_html(
-        '<span style="color:{};white-space:nowrap" title="{} since {:%Y-%m-%d}">{} {}</span>',
+        '<span style="color:{};white-space:nowrap" title="{} since {}">{} {}</span>',
         color,
         state.get_status_display(),
-        state.since,
+        f"{state.since:%Y-%m-%d}",
         mark,
         state.program.slug,
     )

@@ -1,0 +1,42 @@
+# Two commands on a fresh machine: `make run` (the product, on SQLite with demo data) and
+# `make test` (the whole suite; on PostgreSQL when DATABASE_URL says so).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1:8000
+
+.PHONY: install run test lint format clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+run: export DEBUG ?= true
+run: export SMS_BACKEND ?= console
+run: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	$(PY) manage.py ensure_admin --url http://$(HOST)/admin/
+	@echo "Starting the web server on http://$(HOST)/ and a django-q2 cluster; Ctrl-C stops both."
+	@trap 'kill 0' INT TERM EXIT; \
+		$(PY) manage.py qcluster & \
+		$(PY) manage.py runserver $(HOST) & \
+		wait
+
+test: install
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache
