@@ -153,3 +153,9 @@ SPECTACULAR_SETTINGS = {
 IMPORT_EXPORT_USE_TRANSACTIONS = True
 IMPORT_EXPORT_SKIP_ADMIN_LOG = False
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
+
+# --- Content checks (compliance owns these) -------------------------------------------------
+# Links in messages must be on these branded domains (subdomains included).
+SMS_ALLOWED_LINK_DOMAINS = env.list("SMS_ALLOWED_LINK_DOMAINS", default=["acme.example"])
+# Bodies longer than this many segments get a warning.
+SMS_MAX_SEGMENTS = env.int("SMS_MAX_SEGMENTS", default=2)

@@ -88,3 +88,26 @@ def compliance_approver() -> User:
 
 def support_agent() -> User:
     return create_user("sam_support", SUPPORT)
+
+
+def create_template(program: Program | None = None, *, owner: User | None = None, **fields):
+    from templates.models import MessageTemplate
+
+    defaults = {"name": "Weekend sale", "category": "promotional"}
+    return MessageTemplate.objects.create(
+        program=program or create_program(),
+        owner=owner or create_user(f"owner{next(_numbers)}"),
+        **(defaults | fields),
+    )
+
+
+GOOD_BODY = "Acme: {first_name|Hi there}, 20% off this weekend at https://acme.example/sale Reply STOP to opt out"
+
+
+def create_version(template=None, *, body: str = GOOD_BODY, author: User | None = None):
+    from templates.models import TemplateVersion
+
+    template = template or create_template()
+    return TemplateVersion.objects.create(
+        template=template, body=body, author=author or template.owner
+    )
