@@ -101,7 +101,10 @@ def create_template(program: Program | None = None, *, owner: User | None = None
     )
 
 
-GOOD_BODY = "Acme: {first_name|Hi there}, 20% off this weekend at https://acme.example/sale Reply STOP to opt out"
+GOOD_BODY = (
+    "Acme: {first_name|Hi there}, 20% off this weekend at https://acme.example/sale "
+    "Reply STOP to opt out"
+)
 
 
 def create_version(template=None, *, body: str = GOOD_BODY, author: User | None = None):

@@ -145,7 +145,7 @@ def test_edit_as_new_version_makes_a_draft(client, pending, mia):
 def test_the_analyze_endpoint_reports_encoding_segments_and_findings(client, mia, pending):
     client.force_login(mia)
     url = reverse("admin:templates_templateversion_analyze")
-    body = "Acme: “Sale” – today… ç " + "x" * 10
+    body = "Acme: “Sale” \u2013 today… ç " + "x" * 10
     data = client.post(
         url,
         json.dumps({"body": body, "template": pending.template_id}),

@@ -121,11 +121,14 @@ def test_a_submitted_body_is_frozen_in_the_model(author):
 def test_a_submitted_body_is_frozen_in_the_database(author):
     version = create_version(author=author)
     version.submit(by=author)
-    with pytest.raises(DatabaseError, match="frozen"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE templates_templateversion SET body = 'changed' WHERE id = %s", [version.pk]
-            )
+    with (
+        pytest.raises(DatabaseError, match="frozen"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(
+            "UPDATE templates_templateversion SET body = 'changed' WHERE id = %s", [version.pk]
+        )
     version.refresh_from_db()
     assert version.body != "changed"
 
