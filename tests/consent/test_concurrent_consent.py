@@ -10,7 +10,10 @@ from consent import services
 from consent.models import ConsentEvent, ConsentState
 from tests.factories import create_contact, create_program
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 THREADS = 6
 ROUNDS = 15
