@@ -136,11 +136,22 @@ class Program(models.Model):
     double_opt_in = models.BooleanField(
         default=False, help_text="An opt-in stays pending until the person replies YES."
     )
+    quiet_hours_exempt = models.BooleanField(
+        default=False,
+        help_text="Transactional programs only: may send outside quiet hours where the law "
+        "exempts them. Marketing never is.",
+    )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(message_type="marketing", quiet_hours_exempt=True),
+                name="marketing_never_quiet_hours_exempt",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -23,7 +23,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 
 
 @pytest.fixture
-def browser_page(live_server):
+def browser_page(live_server, monkeypatch):
     """A Chromium page (system Chromium, driven by Playwright) for browser tests."""
     import os
     import shutil
@@ -32,7 +32,7 @@ def browser_page(live_server):
         pytest.skip("Chromium is not installed: apt-get install -y chromium (.ci/run does)")
     # Playwright's sync API runs an event loop in this thread; the ORM calls made by the test
     # itself are still synchronous.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -1,0 +1,221 @@
+"""Outbound messages and their event log.
+
+Lifecycle of an `OutboundMessage`::
+
+    queued --claim--> sending --provider accepted--> sent --callback--> delivered
+       ^                 |                             \\--callback--> undelivered | failed
+       |                 |--transient error (retry, backoff)--> queued
+       |                 |--permanent error--> failed
+       |                 \\--gate refuses at hand-off--> blocked (reason)
+       \\--window opens-- held (quiet hours, frequency cap, daily cap)
+    queued | held --opt-out, campaign cancelled--> cancelled
+    (fan-out) --gate refuses--> blocked (reason)
+
+Every row that did not go out says why (`reason`), so "why did (or didn't) this person get this
+message?" has an answer. The provider SID is unique: a repeated status callback finds one row.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from consent.models import Contact, MessageType, Program
+
+from .senders import Sender
+
+
+class MessageStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    HELD = "held", "Held"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    UNDELIVERED = "undelivered", "Undelivered"
+    FAILED = "failed", "Failed"
+    BLOCKED = "blocked", "Blocked"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+#: Statuses from which a message may still be handed to the provider.
+WAITING = (MessageStatus.QUEUED, MessageStatus.HELD)
+#: Statuses after hand-off.
+HANDED_OFF = (
+    MessageStatus.SENT,
+    MessageStatus.DELIVERED,
+    MessageStatus.UNDELIVERED,
+    MessageStatus.FAILED,
+)
+
+
+class HoldReason(models.TextChoices):
+    QUIET_HOURS = "quiet_hours", "Quiet hours"
+    FREQUENCY_CAP = "frequency_cap", "Frequency cap"
+    DAILY_CAP = "daily_cap", "Sender daily cap"
+    RECONCILE = "reconcile", "Hand-off unknown: needs a person"
+
+
+class BlockReason(models.TextChoices):
+    NO_CONSENT = "no_consent", "No consent"
+    OPTED_OUT = "opted_out", "Opted out"
+    PENDING_CONFIRMATION = "pending_confirmation", "Opt-in pending confirmation"
+    SUPPRESSED = "suppressed", "Suppressed"
+    REASSIGNED = "reassigned", "Number reassigned"
+    MISSING_TOKEN = "missing_token", "Missing personalization value"
+    CONTENT_CHECK = "content_check", "Content check"
+    NOT_APPROVED = "not_approved", "Template version not approved"
+    INVALID_PHONE = "invalid_phone", "Invalid phone number"
+    PROGRAM_INACTIVE = "program_inactive", "Program inactive"
+    MESSAGE_TYPE_NOT_COVERED = "message_type_not_covered", "Message type not covered"
+    NO_SENDER = "no_sender", "No active sender for the program"
+    CANCELLED_BY_OPT_OUT = "cancelled_by_opt_out", "Recipient opted out"
+    CAMPAIGN_CANCELLED = "campaign_cancelled", "Campaign cancelled"
+
+
+class MessageKind(models.TextChoices):
+    """Why a message exists at all."""
+
+    CAMPAIGN = "campaign", "Campaign"
+    FLOW = "flow", "Flow"
+    API = "api", "API"
+    AGENT_REPLY = "agent_reply", "Agent reply"
+    AUTO_REPLY = "auto_reply", "Automatic reply (STOP/HELP/START)"
+    TEST = "test", "Test send"
+
+
+class OutboundMessage(models.Model):
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="messages")
+    to = models.CharField(max_length=16)
+    sender = models.ForeignKey(
+        Sender, on_delete=models.PROTECT, null=True, blank=True, related_name="messages"
+    )
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="messages")
+    message_type = models.CharField(max_length=20, choices=MessageType.choices)
+    kind = models.CharField(max_length=20, choices=MessageKind.choices)
+    template_version = models.ForeignKey(
+        "templates.TemplateVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="messages",
+    )
+    campaign = models.ForeignKey(
+        "campaigns.Campaign",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="messages",
+    )
+    variant = models.ForeignKey(
+        "campaigns.CampaignVariant",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="messages",
+    )
+    in_reply_to = models.ForeignKey(
+        "messaging.InboundMessage",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="replies",
+    )
+    body = models.TextField()
+    encoding = models.CharField(max_length=8, blank=True)
+    segments = models.PositiveSmallIntegerField(default=1)
+    status = models.CharField(
+        max_length=12, choices=MessageStatus.choices, default=MessageStatus.QUEUED
+    )
+    reason = models.CharField(max_length=40, blank=True, help_text="Why held, blocked or sent.")
+    provider_sid = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    error_code = models.PositiveIntegerField(null=True, blank=True)
+    error_message = models.CharField(max_length=300, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    price = models.DecimalField(max_digits=10, decimal_places=5, null=True, blank=True)
+    price_unit = models.CharField(max_length=3, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            # The dispatch claim: due rows that may still go out, nothing else (shared/PERF.md).
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status__in=["queued", "held"]),
+                name="outbound_due",
+            ),
+            models.Index(
+                fields=["lease_expires_at"],
+                condition=Q(status="sending"),
+                name="outbound_leased",
+            ),
+            models.Index(fields=["campaign", "status"]),
+            models.Index(fields=["contact", "program", "sent_at"]),
+            models.Index(fields=["to", "status"]),
+            models.Index(fields=["created_at"]),
+        ]
+        constraints = [
+            # Fan-out is resumable: a campaign reaches a contact at most once.
+            models.UniqueConstraint(
+                fields=["campaign", "contact"],
+                condition=Q(campaign__isnull=False),
+                name="one_message_per_campaign_contact",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=MessageStatus.values), name="outbound_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["held", "blocked", "cancelled"]) | ~Q(reason=""),
+                name="outbound_held_blocked_has_reason",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="sending") | Q(lease_expires_at__isnull=False),
+                name="outbound_sending_has_lease",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["sent", "delivered", "undelivered"])
+                | Q(provider_sid__isnull=False),
+                name="outbound_handed_off_has_sid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} to {self.to} ({self.get_status_display()})"
+
+
+class MessageEvent(models.Model):
+    """What happened to a message, in order. Status callbacks append here idempotently."""
+
+    class Kind(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        HELD = "held", "Held"
+        RELEASED = "released", "Released"
+        SENDING = "sending", "Handed to provider"
+        SENT = "sent", "Sent"
+        DELIVERED = "delivered", "Delivered"
+        UNDELIVERED = "undelivered", "Undelivered"
+        FAILED = "failed", "Failed"
+        BLOCKED = "blocked", "Blocked"
+        RETRIED = "retried", "Retry scheduled"
+        CANCELLED = "cancelled", "Cancelled"
+        RECONCILED = "reconciled", "Reconciled"
+        CALLBACK = "callback", "Status callback"
+
+    message = models.ForeignKey(OutboundMessage, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    at = models.DateTimeField(default=timezone.now)
+    reason = models.CharField(max_length=40, blank=True)
+    error_code = models.PositiveIntegerField(null=True, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["message", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.message_id}: {self.kind}"
