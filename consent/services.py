@@ -318,6 +318,13 @@ def consent_revoke(
             )
             for program in targets.values()
         ]
+        # What is still waiting for this person is cancelled in this same transaction; dispatch
+        # re-checks consent right before each hand-off for what is already in flight.
+        from messaging.services import cancel_waiting_messages
+
+        cancel_waiting_messages(
+            contact=contact, programs=None if revoke_all else list(targets.values())
+        )
         if revoke_all and contact.phone:
             suppression_add(
                 phone=contact.phone,

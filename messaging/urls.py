@@ -1,0 +1,3 @@
+"""Public endpoints of the messaging app (provider webhooks)."""
+
+urlpatterns: list = []
