@@ -159,3 +159,38 @@ IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
 SMS_ALLOWED_LINK_DOMAINS = env.list("SMS_ALLOWED_LINK_DOMAINS", default=["acme.example"])
 # Bodies longer than this many segments get a warning.
 SMS_MAX_SEGMENTS = env.int("SMS_MAX_SEGMENTS", default=2)
+
+# --- Sending policy (compliance owns these) --------------------------------------------------
+# FCC "revoke-all": a STOP to one program stops every program of the sender. Delayed to
+# 31 Jan 2027; switch on then (or earlier, by choice).
+SMS_REVOKE_ALL = env.bool("SMS_REVOKE_ALL", default=False)
+# Most marketing messages one person gets in any 24 hours, across programs (empty: no cap).
+SMS_GLOBAL_MARKETING_CAP_24H = env.int("SMS_GLOBAL_MARKETING_CAP_24H", default=None)
+# Reassigned-number check before a marketing send to a consent older than this many days.
+REASSIGNED_CHECK_AFTER_DAYS = env.int("REASSIGNED_CHECK_AFTER_DAYS", default=90)
+# What a "no data" answer does: "send" or "hold" (hold: a person decides).
+REASSIGNED_NO_DATA_POLICY = env.str("REASSIGNED_NO_DATA_POLICY", default="send")
+# Retries of transient provider errors: attempts in all, and the backoff base / cap in seconds.
+SMS_MAX_ATTEMPTS = env.int("SMS_MAX_ATTEMPTS", default=8)
+SMS_BACKOFF_BASE = env.float("SMS_BACKOFF_BASE", default=2.0)
+SMS_BACKOFF_MAX = env.float("SMS_BACKOFF_MAX", default=900.0)
+# How long a claimed message may stay "sending" before reconciliation looks at it.
+SMS_LEASE_SECONDS = env.int("SMS_LEASE_SECONDS", default=120)
+# Messages a dispatch task claims at once.
+SMS_DISPATCH_BATCH = env.int("SMS_DISPATCH_BATCH", default=200)
+
+# --- Inbound and conversations -----------------------------------------------------------------
+SMS_SUPPORT_KEYWORDS = env.list("SMS_SUPPORT_KEYWORDS", default=["SUPPORT", "AGENT"])
+# Sent once a night to someone who writes outside business hours (empty: off).
+SMS_AFTER_HOURS_REPLY = env.str("SMS_AFTER_HOURS_REPLY", default="")
+SMS_BUSINESS_HOURS = (
+    "09:00",
+    "17:00",
+    env.str("SMS_BUSINESS_TIME_ZONE", default="America/New_York"),
+)
+
+# --- Twilio client -------------------------------------------------------------------------------
+TWILIO_TIMEOUT = env.float("TWILIO_TIMEOUT", default=10.0)
+# Tests and benches point these at a local stand-in; empty means Twilio's own hosts.
+TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
+TWILIO_LOOKUP_BASE_URL = env.str("TWILIO_LOOKUP_BASE_URL", default="")
