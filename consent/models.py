@@ -395,7 +395,6 @@ class ConsentState(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        ordering = ["program__name"]
         constraints = [
             models.UniqueConstraint(fields=["contact", "program"], name="consent_state_unique"),
             models.CheckConstraint(

@@ -174,3 +174,48 @@ def consent_overview(contact: Contact) -> list[dict]:
             )
         rows.append({"program": program, "state": state, "opt_in": opt_in})
     return rows
+
+
+def gate(
+    *,
+    contact_id: int,
+    phone_hash_: str,
+    program: Program,
+    message_type: str,
+    at: datetime | None = None,
+) -> Reason:
+    """`can_message` for a known contact, in one round trip: what dispatch asks before hand-off.
+
+    Same rules and the same answer as `can_message(contact.phone, program, message_type)`
+    (tests/consent/test_gate_equivalence.py holds them together), without parsing the number.
+    """
+    if not program.active:
+        return Reason.PROGRAM_INACTIVE
+    if not _covers(program, message_type):
+        return Reason.MESSAGE_TYPE_NOT_COVERED
+    at = at or timezone.now()
+    row = (
+        Contact.objects.filter(pk=contact_id)
+        .annotate(
+            consent=models.Subquery(
+                ConsentState.objects.filter(contact=OuterRef("pk"), program=program).values(
+                    "status"
+                )[:1]
+            ),
+            suppressed=Exists(active_suppressions(phone_hash_, program, at)),
+        )
+        .values_list("consent", "suppressed")
+        .first()
+    )
+    if row is None:
+        return Reason.NO_CONSENT
+    status, suppressed = row
+    if suppressed:
+        return Reason.SUPPRESSED
+    if status == ConsentStatus.OPTED_OUT:
+        return Reason.OPTED_OUT
+    if message_type == MessageType.CUSTOMER_CARE or status == ConsentStatus.OPTED_IN:
+        return Reason.OK
+    if status == ConsentStatus.PENDING:
+        return Reason.PENDING_CONFIRMATION
+    return Reason.NO_CONSENT

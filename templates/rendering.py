@@ -223,6 +223,21 @@ class CompiledTemplate:
         """Length in characters of `worst_case_text` (not segments: see the encoding module)."""
         return len(self.worst_case_text(max_lengths, default_length=default_length))
 
+    def pieces(self) -> list[tuple[str, str, str | None, str | None]]:
+        """The body in order, for callers that fill tokens elsewhere (fan-out builds it in SQL).
+
+        Each piece is ``("literal", text, None, None)`` or ``("token", name, format, default)``;
+        empty literals are left out.
+        """
+        slots = {index: (name, spec, default) for index, name, spec, default in self._slots}
+        pieces: list[tuple[str, str, str | None, str | None]] = []
+        for index, part in enumerate(self._parts):
+            if index in slots:
+                pieces.append(("token", *slots[index]))
+            elif part:
+                pieces.append(("literal", part, None, None))
+        return pieces
+
     def shortest_text(self) -> str:
         """The body with each token at its shortest: its default text, or nothing."""
         out = list(self._parts)

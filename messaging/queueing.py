@@ -1,0 +1,19 @@
+"""The one way work is put on the django-q2 queue: after the surrounding transaction commits."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django_q.tasks import async_task
+
+#: Seconds a task may run before django-q2 kills it, by task.
+TIMEOUTS = {
+    "messaging.tasks.dispatch": 110,
+    "messaging.tasks.reconcile_leases": 110,
+    "campaigns.tasks.fanout_campaign": 600,
+}
+
+
+def enqueue(func: str, *args, **kwargs) -> None:
+    """Queue `func(*args, **kwargs)` once the current transaction commits (at once outside one)."""
+    timeout = TIMEOUTS.get(func, 110)
+    transaction.on_commit(lambda: async_task(func, *args, timeout=timeout, **kwargs))

@@ -1,0 +1,25 @@
+"""django-q2 tasks of the messaging app: one task per batch of messages, never one per message."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from .dispatch import Dispatcher, reconcile_expired_leases
+from .queueing import enqueue
+
+
+def dispatch() -> dict:
+    """Claim and process one batch; a full batch queues the next one (continuation)."""
+    from campaigns.services import campaign_complete_if_done
+
+    report = Dispatcher().run_batch()
+    for campaign_id in report.campaigns:
+        campaign_complete_if_done(campaign_id=campaign_id)
+    if report.claimed >= settings.SMS_DISPATCH_BATCH:
+        enqueue("messaging.tasks.dispatch")
+    return report.__dict__ | {"campaigns": sorted(report.campaigns)}
+
+
+def reconcile_leases() -> dict:
+    """Settle messages a dead worker left in `sending` (every minute)."""
+    return reconcile_expired_leases()
