@@ -122,6 +122,8 @@ SMS_BACKEND = env.str("SMS_BACKEND", default="console")
 # ORM broker by default (nothing to install); a Redis URL in Q2_BROKER switches to Redis.
 # save_limit=-1: the default prunes saved results on every task, 3.7-6.9x slower (PERF.md).
 Q2_BROKER = env.str("Q2_BROKER", default="orm")
+# Run queued tasks inline instead of on the cluster (the test suite does).
+Q2_SYNC = env.bool("Q2_SYNC", default=False)
 Q_CLUSTER = {
     "name": "backoffice",
     "workers": env.int("Q2_WORKERS", default=2),

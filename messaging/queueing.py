@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import transaction
 from django_q.tasks import async_task
 
@@ -16,4 +17,5 @@ TIMEOUTS = {
 def enqueue(func: str, *args, **kwargs) -> None:
     """Queue `func(*args, **kwargs)` once the current transaction commits (at once outside one)."""
     timeout = TIMEOUTS.get(func, 110)
-    transaction.on_commit(lambda: async_task(func, *args, timeout=timeout, **kwargs))
+    sync = settings.Q2_SYNC  # the test suite runs tasks inline
+    transaction.on_commit(lambda: async_task(func, *args, timeout=timeout, sync=sync, **kwargs))

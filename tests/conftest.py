@@ -14,8 +14,10 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
+def _test_settings(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.Q2_SYNC = True
+    settings.SMS_BACKEND = "locmem"
 
 
 CHROMIUM = "/usr/bin/chromium"

@@ -1,0 +1,162 @@
+"""Senders, outbound messages (each with its decision log), quiet-hours rules, reassigned checks."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.utils.html import format_html
+
+from consent.admin import PhoneSearchMixin
+from consent.admin_tools import BigTableAdmin
+
+from ..models import (
+    MessageEvent,
+    OutboundMessage,
+    QuietHoursRule,
+    ReassignedNumberCheck,
+    Sender,
+)
+
+
+@admin.register(Sender)
+class SenderAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "phone_number",
+        "messaging_service_sid",
+        "kind",
+        "mps",
+        "daily_segment_cap",
+        "active",
+    ]
+    list_filter = ["kind", "active"]
+    search_fields = ["name", "phone_number", "messaging_service_sid"]
+    filter_horizontal = ["programs"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class MessageEventInline(admin.TabularInline):
+    model = MessageEvent
+    fields = ["at", "kind", "reason", "error_code", "data"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ["at", "id"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(OutboundMessage)
+class OutboundMessageAdmin(PhoneSearchMixin, BigTableAdmin):
+    """The decision log: every message, sent or not, and why."""
+
+    phone_lookup = "to"
+    list_display = [
+        "id",
+        "to",
+        "program",
+        "kind",
+        "campaign",
+        "status_badge",
+        "reason",
+        "sent_at",
+        "error_code",
+    ]
+    list_filter = ["status", "kind", "program", "reason"]
+    list_select_related = ["program", "campaign"]
+    search_fields = ["=provider_sid"]
+    search_help_text = "A phone number in any format, or a provider SID."
+    inlines = [MessageEventInline]
+    fieldsets = [
+        (None, {"fields": ["contact", "to", "sender", "program", "message_type", "kind"]}),
+        (
+            "Content",
+            {"fields": ["template_version", "campaign", "variant", "body", "encoding", "segments"]},
+        ),
+        (
+            "Outcome",
+            {
+                "fields": [
+                    "status",
+                    "reason",
+                    "provider_sid",
+                    "error_code",
+                    "error_message",
+                    "attempts",
+                    "next_attempt_at",
+                    "sent_at",
+                    "delivered_at",
+                    "price",
+                    "price_unit",
+                ]
+            },
+        ),
+    ]
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, message: OutboundMessage) -> str:
+        colors = {
+            "delivered": "#1b7f3b",
+            "sent": "#2680c2",
+            "failed": "#b42318",
+            "undelivered": "#b42318",
+            "blocked": "#7b8794",
+            "held": "#9a6700",
+        }
+        return format_html(
+            '<span style="color:{}">{}</span>',
+            colors.get(message.status, "inherit"),
+            message.get_status_display(),
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in OutboundMessage._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(QuietHoursRule)
+class QuietHoursRuleAdmin(admin.ModelAdmin):
+    list_display = [
+        "jurisdiction",
+        "start",
+        "end",
+        "sunday_start",
+        "no_sundays",
+        "no_holidays",
+        "frequency_cap_24h",
+        "effective_from",
+        "effective_to",
+        "confirmed",
+        "active",
+    ]
+    list_filter = ["confirmed", "active", "marketing_only"]
+    search_fields = ["jurisdiction", "source"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # end a rule with effective_to: the history stays
+
+
+@admin.register(ReassignedNumberCheck)
+class ReassignedNumberCheckAdmin(PhoneSearchMixin, BigTableAdmin):
+    list_display = ["checked_at", "phone", "date_asked", "answer", "source"]
+    list_filter = ["answer", "source"]
+    search_fields = ["=phone"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
