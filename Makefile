@@ -20,6 +20,7 @@ run: export SMS_BACKEND ?= console
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
+	$(PY) manage.py setup_schedules
 	$(PY) manage.py ensure_admin --url http://$(HOST)/admin/
 	@echo "Starting the web server on http://$(HOST)/ and a django-q2 cluster; Ctrl-C stops both."
 	@trap 'kill 0' INT TERM EXIT; \

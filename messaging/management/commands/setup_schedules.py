@@ -1,0 +1,30 @@
+"""`manage.py setup_schedules`: the periodic jobs, created or updated (idempotent)."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand
+from django_q.models import Schedule
+
+#: name -> (function, minutes between runs)
+SCHEDULES = {
+    "dispatch due messages": ("messaging.tasks.dispatch", 1),
+    "reconcile expired leases": ("messaging.tasks.reconcile_leases", 1),
+    "start scheduled campaigns": ("campaigns.tasks.start_due_campaigns", 1),
+}
+
+
+class Command(BaseCommand):
+    help = "Create or update the django-q2 schedules the product needs."
+
+    def handle(self, *args, **options) -> None:
+        for name, (func, minutes) in SCHEDULES.items():
+            _, created = Schedule.objects.update_or_create(
+                name=name,
+                defaults={
+                    "func": func,
+                    "schedule_type": Schedule.MINUTES,
+                    "minutes": minutes,
+                    "repeats": -1,
+                },
+            )
+            self.stdout.write(f"{'created' if created else 'updated'}: {name} every {minutes} min")
