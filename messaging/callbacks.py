@@ -1,0 +1,152 @@
+"""Provider status callbacks: apply each once, in order, to the message they are about.
+
+Entry point: `status_callback_receive(params=...)`, called by the webhook view after the
+signature is checked.
+
+Once
+    A `StatusCallback` row is inserted first (unique per SID and status) in the transaction
+    that applies it, so a retried callback fails the insert and changes nothing.
+
+In order
+    Twilio does not promise callbacks arrive in order. Statuses rank
+    queued < sending < sent < delivered | undelivered | failed (terminal), and a message only
+    moves forward: from our `sent` (handed off, SID recorded) to a terminal status. Twilio's
+    "accepted", "queued", "sending" and "sent" say no more than our `sent` already does, so they
+    are logged, not applied; a late "sent" after "delivered" changes nothing, and terminal
+    states never change. The move is a conditional UPDATE filtered on the allowed previous
+    statuses, so callbacks racing on one message are safe: the database re-checks the filter
+    under the row lock.
+
+Every stored callback appends one `MessageEvent`: the status itself when it moved the message,
+else a "callback" event saying it was ignored. An error code (failed/undelivered) is stored on
+the message and handed to `messaging.services.apply_error_side_effects` (21610: carrier
+opt-out and suppression; 21211/21614/30005/30006: invalid or landline, suppressed; 30007 is
+counted from `error_code` on the campaign's messages).
+
+A callback for an unknown SID is stored with no message (the provider gets its 200). One that
+beat the dispatcher to recording the SID is applied by `callbacks_apply_pending(message)`,
+which the dispatcher calls once the SID is recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from .models import MessageEvent, MessageStatus, OutboundMessage, StatusCallback
+from .services import apply_error_side_effects, record_event
+
+logger = logging.getLogger(__name__)
+
+#: Provider status -> (our status, the statuses a message may move to it from). Only a handed-off
+#: message (`sent`, with its SID) moves: `sending` belongs to the dispatcher until it records the
+#: SID, and its own guarded update must not find the row changed under it.
+TRANSITIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "delivered": (MessageStatus.DELIVERED, (MessageStatus.SENT,)),
+    "undelivered": (MessageStatus.UNDELIVERED, (MessageStatus.SENT,)),
+    "failed": (MessageStatus.FAILED, (MessageStatus.SENT,)),
+}
+ERROR_STATUSES = frozenset({"undelivered", "failed"})
+
+
+class MissingParameter(ValueError):
+    """The request lacks MessageSid or MessageStatus: not a Twilio status callback."""
+
+
+def status_callback_receive(*, params: dict[str, str]) -> StatusCallback | None:
+    """Store and apply one status callback; None if it was a repeat (nothing changed).
+
+    Raises `MissingParameter` if MessageSid or MessageStatus is missing.
+    """
+    sid = params.get("MessageSid") or params.get("SmsSid") or ""
+    status = (params.get("MessageStatus") or params.get("SmsStatus") or "").strip().lower()
+    if not (sid and status):
+        raise MissingParameter("MessageSid and MessageStatus are required.")
+    error_code = _error_code(params.get("ErrorCode"))
+    try:
+        with transaction.atomic():
+            message = OutboundMessage.objects.filter(provider_sid=sid).first()
+            callback = StatusCallback.objects.create(
+                provider_sid=sid[:64],
+                status=status[:20],
+                error_code=error_code,
+                raw=params,
+                message=message,
+            )
+            if message is None:
+                logger.info("Status callback %s %s: unknown message SID", sid, status)
+            else:
+                _apply(callback, message)
+            return callback
+    except IntegrityError:
+        if StatusCallback.objects.filter(provider_sid=sid, status=status).exists():
+            return None  # a retry: applied the first time
+        raise
+
+
+def callbacks_apply_pending(message: OutboundMessage) -> int:
+    """Apply callbacks stored before the message's SID was known (they beat the dispatcher).
+
+    Call after the SID is recorded. Returns how many were applied; each only once.
+    """
+    if not message.provider_sid:
+        return 0
+    applied = 0
+    with transaction.atomic():
+        pending = StatusCallback.objects.select_for_update().filter(
+            provider_sid=message.provider_sid, message__isnull=True
+        )
+        for callback in pending.order_by("received_at", "id"):
+            StatusCallback.objects.filter(pk=callback.pk).update(message=message)
+            _apply(callback, message)
+            applied += 1
+    return applied
+
+
+def _error_code(value: str | None) -> int | None:
+    try:
+        code = int(value or 0)
+    except ValueError:
+        return None
+    return code or None
+
+
+def _apply(callback: StatusCallback, message: OutboundMessage) -> bool:
+    """Move the message forward if the callback allows it; log it either way."""
+    now = timezone.now()
+    data: dict[str, Any] = {"status": callback.status, "callback_id": callback.pk}
+    moved = False
+    transition = TRANSITIONS.get(callback.status)
+    if transition is not None:
+        new_status, allowed = transition
+        fields: dict[str, Any] = {"status": new_status}
+        if new_status == MessageStatus.DELIVERED:
+            fields["delivered_at"] = now
+        if callback.error_code is not None:
+            fields["error_code"] = callback.error_code
+        moved = bool(
+            OutboundMessage.objects.filter(pk=message.pk, status__in=allowed).update(**fields)
+        )
+    if moved:
+        record_event(message, new_status, error_code=callback.error_code, data=data, at=now)
+    else:
+        # Not applied: a status our `sent` already covers, or a late one after a later status.
+        data |= {"applied": False, "message_status": message.status}
+        record_event(
+            message, MessageEvent.Kind.CALLBACK, error_code=callback.error_code, data=data, at=now
+        )
+        if callback.error_code is not None:
+            OutboundMessage.objects.filter(pk=message.pk, error_code__isnull=True).update(
+                error_code=callback.error_code
+            )
+    if callback.status in ERROR_STATUSES and callback.error_code is not None:
+        # What the error says about the number holds even if the status arrived late.
+        message.error_code = callback.error_code
+        apply_error_side_effects(message, callback.error_code)
+    return moved
+
+
+__all__ = ["TRANSITIONS", "MissingParameter", "callbacks_apply_pending", "status_callback_receive"]

@@ -1,0 +1,605 @@
+"""Handle one incoming SMS: store it raw, once, and do what it asks.
+
+Entry point: `inbound_receive(params=...)`, called by the webhook view after the signature is
+checked, with the POST parameters exactly as Twilio sent them. It returns the reply text ("" for
+none), which the view wraps in TwiML.
+
+Once, and only once
+    The `InboundMessage` row (unique `provider_sid`) is inserted *first*, in the same transaction
+    as everything the message causes. A retried webhook (same MessageSid) fails that insert and
+    gets the `reply` stored by the first delivery; on PostgreSQL the second insert waits for the
+    first transaction, so even concurrent retries see its committed reply. A failure rolls the
+    whole message back and Twilio's retry processes it afresh.
+
+Routing, in this order (`messaging.keywords.assess` decides the intent)
+    ``opt_out``  certain revocation (STOP, "stop texting me"): revoke every program of the sender
+                 (`sender.programs`; the carrier blocks the whole number anyway). STOPALL, the
+                 ``SMS_REVOKE_ALL`` setting, or a sender without programs widen it to
+                 `revoke_all` (every program, plus a suppression). Waiting messages are cancelled
+                 by `consent_revoke` in this transaction. Reply: the opt-out confirmation.
+    ``help``     HELP/INFO, from anyone: the help text. No consent change.
+    join word    a program's `join_keywords` (the whole message, any case): opt in to it.
+    ``opt_in``   YES/SÍ with a pending double opt-in confirms it; START/UNSTOP (and a YES with
+                 nothing pending) re-opt-in the sender's programs the contact had opted out of.
+                 Both lift an all-program `opt_out_all`/`carrier_21610` suppression. Reply: the
+                 opt-in confirmation. With nothing to do, the message goes to the conversation.
+    review       a *likely* revocation ("not interested"): a `RevocationReview` due in 10
+                 business days, and the message goes to the conversation.
+    other        the conversation (opened or reopened) for a person; a support keyword
+                 (``SMS_SUPPORT_KEYWORDS``) too. Outside business hours an optional
+                 acknowledgement (``SMS_AFTER_HOURS_REPLY``), at most once per conversation per
+                 night.
+
+One reply
+    Every reply is one message, even when several programs are concerned: the texts of the
+    programs involved, one per brand (the first program of each brand, in sender order), joined
+    by a new line. Programs of one brand share one confirmation, as they share one number. It is
+    stored as an `OutboundMessage` (kind ``auto_reply``, status ``sent``, provider SID
+    ``"twiml:" + MessageSid``) with its `MessageEvent`, and every consent event it confirms gets
+    its `ConsentConfirmation`.
+
+Senders and their programs are cached per process for `SENDER_CACHE_SECONDS`: the STOP path is
+a handful of queries in one transaction (shared/PERF.md, Web).
+"""
+
+from __future__ import annotations
+
+import logging
+import string
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from consent import services as consent_services
+from consent.business_days import add_business_days
+from consent.models import (
+    ConsentConfirmation,
+    ConsentEvent,
+    ConsentKind,
+    ConsentMethod,
+    ConsentState,
+    ConsentStatus,
+    Contact,
+    MessageType,
+    Program,
+    Suppression,
+    SuppressionReason,
+)
+from consent.phones import InvalidPhoneNumber, normalize_phone, phone_hash
+from consent.selectors import can_message
+from consent.services import ConsentError
+from templates.encoding import analyze
+
+from .conversations import after_hours_since, business_hours, conversation_touch
+from .keywords import Assessment, Intent, assess
+from .models import (
+    InboundMessage,
+    MessageEvent,
+    MessageKind,
+    MessageStatus,
+    OutboundMessage,
+    RevocationReview,
+    Sender,
+)
+
+logger = logging.getLogger(__name__)
+
+#: How long a process trusts its cached sender and programs (admin edits show up after this).
+SENDER_CACHE_SECONDS = 15.0
+#: Business days to decide a possible revocation (FCC 24-24: at most 10).
+REVIEW_BUSINESS_DAYS = 10
+RECORDED_BY = "twilio inbound webhook"
+#: Suppressions a START (or a join keyword) from the handset lifts: the person's own opt-outs.
+LIFTED_BY_OPT_IN = (SuppressionReason.OPT_OUT_ALL, SuppressionReason.CARRIER_21610)
+
+
+class Reply:
+    """Values of `OutboundMessage.reason` for the replies sent here."""
+
+    STOP = "stop_confirmation"
+    HELP = "help_reply"
+    OPT_IN = "opt_in_confirmation"
+    AFTER_HOURS = "after_hours"
+
+
+class MissingParameter(ValueError):
+    """The request lacks MessageSid, From or To: not a Twilio message webhook."""
+
+
+# --- Senders, cached ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SenderInfo:
+    """One of our numbers and the programs it sends for, in a stable order (by id)."""
+
+    sender: Sender
+    programs: tuple[Program, ...]
+
+
+_sender_cache: dict[tuple[str, str], tuple[float, SenderInfo | None]] = {}
+
+
+def sender_for(to_number: str, messaging_service_sid: str = "") -> SenderInfo | None:
+    """The sender Twilio delivered to (by number, else by Messaging Service), cached briefly.
+
+    Unknown numbers are cached too, so a flood to a number we do not own costs no queries.
+    """
+    key = (to_number, messaging_service_sid)
+    now = time.monotonic()
+    cached = _sender_cache.get(key)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    sender = Sender.objects.filter(phone_number=to_number).first() if to_number else None
+    if sender is None and messaging_service_sid:
+        sender = Sender.objects.filter(messaging_service_sid=messaging_service_sid).first()
+    info = None
+    if sender is not None:
+        info = SenderInfo(sender, tuple(sender.programs.order_by("pk")))
+    _sender_cache[key] = (now + SENDER_CACHE_SECONDS, info)
+    return info
+
+
+def clear_sender_cache() -> None:
+    """Forget cached senders (tests; after an admin change that must apply at once)."""
+    _sender_cache.clear()
+
+
+# --- Entry point ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Inbound:
+    """What one message's handlers share; `outcome` collects what the reply step needs."""
+
+    message: InboundMessage
+    contact: Contact
+    sender_info: SenderInfo
+    assessment: Assessment
+    params: dict[str, str]
+    matched: str = ""
+    reply: str = ""
+    reply_reason: str = ""
+    reply_program: Program | None = None
+    confirmed_events: list[ConsentEvent] = field(default_factory=list)
+
+    @property
+    def programs(self) -> tuple[Program, ...]:
+        return self.sender_info.programs
+
+    @property
+    def text(self) -> str:
+        return self.message.body
+
+    @property
+    def our_number(self) -> str:
+        return self.message.to_number
+
+    def evidence(self, **extra: Any) -> dict[str, Any]:
+        return {
+            "channel": "sms",
+            "text": self.message.body,
+            "message_sid": self.message.provider_sid,
+            "from": self.message.from_number,
+            "to": self.message.to_number,
+            "received_at": self.message.received_at.isoformat(),
+            "matched": self.matched,
+            **extra,
+        }
+
+    def source(self, text: str | None = None) -> str:
+        """Ledger source: "<what they texted> to <our number>"."""
+        said = " ".join((text if text is not None else self.text).split())[:200] or "(empty)"
+        return f"{said} to {self.our_number}"
+
+
+def inbound_receive(*, params: dict[str, str], received_at: datetime | None = None) -> str:
+    """Store and handle one inbound message; return the reply text ("" for none).
+
+    `received_at` (default now) is when the provider delivered it: the revocation's time and
+    the start of a review's deadline. Idempotent per MessageSid: a repeated one returns the
+    first one's stored reply and changes nothing. Raises `MissingParameter` if MessageSid, From
+    or To is missing.
+    """
+    sid = params.get("MessageSid") or params.get("SmsSid") or ""
+    from_number, to_number = params.get("From", ""), params.get("To", "")
+    if not (sid and from_number and to_number):
+        raise MissingParameter("MessageSid, From and To are required.")
+    body = params.get("Body", "")
+    sender_info = sender_for(to_number, params.get("MessagingServiceSid", ""))
+    assessment = assess(body)
+    try:
+        e164: str | None = normalize_phone(from_number)
+    except InvalidPhoneNumber:
+        e164 = None  # a short code or an alphanumeric sender: stored, never answered
+    try:
+        with transaction.atomic():
+            contact = None
+            if e164 is not None and sender_info is not None:
+                contact = consent_services.contact_get_or_create(phone=e164)
+            message = InboundMessage.objects.create(
+                provider_sid=sid,
+                from_number=e164 or from_number[:32],
+                to_number=to_number[:32],
+                body=body,
+                raw=params,
+                received_at=received_at or timezone.now(),
+                contact=contact,
+                sender=sender_info.sender if sender_info else None,
+                intent=_stored_intent(assessment),
+                matched=assessment.matched[:100],
+                handled_at=timezone.now(),
+            )
+            if contact is None or sender_info is None:
+                logger.info("Inbound %s to %s: unknown number, stored only", sid, to_number)
+                return ""
+            inbound = _Inbound(message, contact, sender_info, assessment, params, message.matched)
+            return _handle(inbound)
+    except IntegrityError:
+        # Twilio retried: answer as the first time. The row exists unless something else failed.
+        first = InboundMessage.objects.filter(provider_sid=sid).only("reply").first()
+        if first is None:
+            raise
+        return first.reply
+
+
+def _stored_intent(assessment: Assessment) -> str:
+    if assessment.needs_review:
+        return InboundMessage.Intent.REVIEW
+    return str(assessment.intent)
+
+
+def _handle(inbound: _Inbound) -> str:
+    """Route the message, send (store) the one reply, and finish the inbound row."""
+    intent = inbound.assessment.intent
+    conversation = None
+    if intent is Intent.OPT_OUT:
+        _opt_out(inbound)
+    elif intent is Intent.HELP:
+        _help(inbound)
+    elif (joined := _join_keyword_program(inbound)) is not None:
+        if not _join(inbound, *joined):
+            conversation = _to_conversation(inbound)
+    elif intent is Intent.OPT_IN:
+        if not _opt_in(inbound):
+            conversation = _to_conversation(inbound)
+    elif inbound.assessment.needs_review:
+        conversation = _to_conversation(inbound, acknowledge=False)
+        _review(inbound)
+    else:
+        conversation = _to_conversation(inbound)
+    return _finish(inbound, conversation)
+
+
+def _finish(inbound: _Inbound, conversation) -> str:
+    message = inbound.message
+    reply = _store_reply(inbound) if inbound.reply else None
+    changes: dict[str, Any] = {}
+    if reply is not None:
+        changes["reply"] = inbound.reply
+    if conversation is not None:
+        changes["conversation"] = conversation
+    if message.intent != (intent := _final_intent(inbound)):
+        changes["intent"] = intent
+    if message.matched != inbound.matched:
+        changes["matched"] = inbound.matched[:100]
+    if changes:
+        InboundMessage.objects.filter(pk=message.pk).update(**changes)
+    return inbound.reply if reply is not None else ""
+
+
+def _final_intent(inbound: _Inbound) -> str:
+    if inbound.reply_reason == Reply.OPT_IN:
+        return InboundMessage.Intent.OPT_IN  # a join keyword is an opt-in, whatever assess said
+    return inbound.message.intent
+
+
+# --- Opt-out --------------------------------------------------------------------------------
+
+
+def _opt_out(inbound: _Inbound) -> None:
+    """Revoke, cancel what waits (inside `consent_revoke`), and confirm once."""
+    stop_all = inbound.assessment.matched == "keyword:stopall"
+    revoke_all = stop_all or bool(getattr(settings, "SMS_REVOKE_ALL", False))
+    # A number with no programs cannot scope a revocation: the person's wish covers everything.
+    revoke_all = revoke_all or not inbound.programs
+    results = consent_services.consent_revoke(
+        contact=inbound.contact,
+        programs=list(inbound.programs),
+        revoke_all=revoke_all,
+        method=ConsentMethod.KEYWORD,
+        source=inbound.source(),
+        occurred_at=inbound.message.received_at,
+        evidence=inbound.evidence(scope="all" if revoke_all else "sender programs"),
+        recorded_by_label=RECORDED_BY,
+    )
+    events = [r.event for r in results if r.created]
+    programs = inbound.programs or tuple(_programs_of(events))
+    _set_reply(inbound, programs, "opt_out_confirmation_text", Reply.STOP, events)
+
+
+def _programs_of(events: list[ConsentEvent]) -> list[Program]:
+    return sorted({e.program_id: e.program for e in events}.values(), key=lambda p: p.pk)
+
+
+# --- Help -----------------------------------------------------------------------------------
+
+
+def _help(inbound: _Inbound) -> None:
+    _set_reply(inbound, inbound.programs, "help_text", Reply.HELP, [])
+
+
+# --- Opt-in ---------------------------------------------------------------------------------
+
+_PUNCTUATION = string.punctuation + string.whitespace + "¡¿"
+
+
+def _whole_word(text: str) -> str:
+    return text.strip(_PUNCTUATION).casefold()
+
+
+def _join_keyword_program(inbound: _Inbound) -> tuple[Program, str] | None:
+    """The sender's active program whose join keyword is the whole message, and the keyword."""
+    word = _whole_word(inbound.text)
+    if not word:
+        return None
+    for program in inbound.programs:
+        for keyword in program.join_keywords or []:
+            if program.active and _whole_word(str(keyword)) == word:
+                return program, str(keyword).strip().upper()
+    return None
+
+
+def _join(inbound: _Inbound, program: Program, keyword: str) -> bool:
+    """Opt in to `program` by its keyword. Texted from the handset: no YES step needed."""
+    try:
+        recorded = consent_services.consent_opt_in(
+            contact=inbound.contact,
+            program=program,
+            method=ConsentMethod.KEYWORD,
+            source=inbound.source(keyword),
+            occurred_at=inbound.message.received_at,
+            confirmed=True,
+            evidence=inbound.evidence(keyword=keyword),
+            recorded_by_label=RECORDED_BY,
+        )
+    except ConsentError as exc:
+        inbound.matched = f"join:{keyword} refused ({exc.code})"
+        return False
+    inbound.matched = f"join:{keyword}"
+    _lift_own_suppressions(inbound)
+    _set_reply(inbound, (program,), "opt_in_confirmation_text", Reply.OPT_IN, [recorded.event])
+    return True
+
+
+def _opt_in(inbound: _Inbound) -> bool:
+    """YES confirms what is pending; START/UNSTOP re-opt-in what was opted out. False: nothing."""
+    word = inbound.assessment.matched.removeprefix("keyword:")
+    states = {
+        s.program_id: s
+        for s in ConsentState.objects.filter(contact=inbound.contact, program__in=inbound.programs)
+    }
+    events: list[ConsentEvent] = []
+    if word in ("yes", "si"):
+        pending = [p for p in inbound.programs if _status(states, p) == ConsentStatus.PENDING]
+        for program in pending:
+            try:
+                events.append(
+                    consent_services.consent_confirm(
+                        contact=inbound.contact,
+                        program=program,
+                        method=ConsentMethod.KEYWORD,
+                        source=inbound.source(),
+                        occurred_at=inbound.message.received_at,
+                        evidence=inbound.evidence(),
+                        recorded_by_label=RECORDED_BY,
+                    ).event
+                )
+            except ConsentError:
+                continue  # confirmed or revoked meanwhile: nothing left to confirm
+    if not events:
+        # Twilio treats YES like START; so do we when there is nothing to confirm.
+        lifted = _lift_own_suppressions(inbound)
+        for program in _opted_out_after_opting_in(inbound, states):
+            try:
+                events.append(
+                    consent_services.consent_opt_in(
+                        contact=inbound.contact,
+                        program=program,
+                        method=ConsentMethod.KEYWORD,
+                        source=inbound.source(word.upper()),
+                        occurred_at=inbound.message.received_at,
+                        confirmed=True,
+                        evidence=inbound.evidence(lifted_suppressions=lifted),
+                        recorded_by_label=RECORDED_BY,
+                    ).event
+                )
+            except ConsentError:
+                continue  # an inactive program or an erased contact stays as it is
+    if not events:
+        inbound.matched = f"{inbound.matched} (nothing to opt in)"
+        return False
+    _set_reply(inbound, _programs_of(events), "opt_in_confirmation_text", Reply.OPT_IN, events)
+    return True
+
+
+def _opted_out_after_opting_in(inbound: _Inbound, states: dict[int, ConsentState]) -> list[Program]:
+    """The sender's programs the person had joined and then left.
+
+    A STOP records an opt-out for every program of the number, joined or not; START restores
+    only what the person had actually opted in to.
+    """
+    opted_out = [p for p in inbound.programs if _status(states, p) == ConsentStatus.OPTED_OUT]
+    if not opted_out:
+        return []
+    joined = set(
+        ConsentEvent.objects.filter(
+            contact=inbound.contact,
+            program__in=opted_out,
+            kind__in=[ConsentKind.OPT_IN, ConsentKind.RE_OPT_IN, ConsentKind.OPT_IN_CONFIRMED],
+        ).values_list("program_id", flat=True)
+    )
+    return [p for p in opted_out if p.pk in joined]
+
+
+def _status(states: dict[int, ConsentState], program: Program) -> str | None:
+    state = states.get(program.pk)
+    return state.status if state else None
+
+
+def _lift_own_suppressions(inbound: _Inbound) -> list[int]:
+    """Lift the all-program suppressions the person's own opt-outs left; returns their ids."""
+    active = Suppression.objects.filter(
+        phone_hash=phone_hash(inbound.contact.phone or ""),
+        program__isnull=True,
+        reason__in=LIFTED_BY_OPT_IN,
+        lifted_at__isnull=True,
+    )
+    note = f"{inbound.source()} (MessageSid {inbound.message.provider_sid})"
+    return [
+        s.pk for s in active if consent_services.suppression_lift(suppression=s, by=None, note=note)
+    ]
+
+
+# --- Review and conversations ---------------------------------------------------------------
+
+
+def _review(inbound: _Inbound) -> RevocationReview:
+    """A possible revocation, for a person to decide within 10 business days (federal holidays
+    excluded), counted in the business time zone."""
+    received = timezone.localtime(inbound.message.received_at, business_hours().zone)
+    return RevocationReview.objects.create(
+        inbound=inbound.message,
+        contact=inbound.contact,
+        deadline=add_business_days(received, REVIEW_BUSINESS_DAYS),
+    )
+
+
+def _to_conversation(inbound: _Inbound, *, acknowledge: bool = True):
+    """Open or reopen the conversation; maybe acknowledge a message written after hours."""
+    now = inbound.message.received_at
+    conversation = conversation_touch(
+        contact=inbound.contact, sender=inbound.sender_info.sender, at=now
+    )
+    if _whole_word(inbound.text).upper() in _support_keywords():
+        inbound.matched = f"support:{_whole_word(inbound.text).upper()}"
+    text = str(getattr(settings, "SMS_AFTER_HOURS_REPLY", "") or "").strip()
+    if acknowledge and text and inbound.programs:
+        since = after_hours_since(now)
+        if since is not None and not _acknowledged_since(inbound, since):
+            program = inbound.programs[0]
+            phone = inbound.contact.phone or ""
+            if can_message(phone, program, MessageType.CUSTOMER_CARE):
+                inbound.reply, inbound.reply_reason, inbound.reply_program = (
+                    text,
+                    Reply.AFTER_HOURS,
+                    program,
+                )
+    return conversation
+
+
+def _support_keywords() -> frozenset[str]:
+    words = getattr(settings, "SMS_SUPPORT_KEYWORDS", ["SUPPORT", "AGENT"])
+    return frozenset(str(w).strip().upper() for w in words)
+
+
+def _acknowledged_since(inbound: _Inbound, since: datetime) -> bool:
+    return OutboundMessage.objects.filter(
+        contact=inbound.contact,
+        sender=inbound.sender_info.sender,
+        kind=MessageKind.AUTO_REPLY,
+        reason=Reply.AFTER_HOURS,
+        in_reply_to__received_at__gte=since,  # a message of this night was acknowledged
+    ).exists()
+
+
+# --- The one reply --------------------------------------------------------------------------
+
+
+def combined_text(programs: tuple[Program, ...] | list[Program], attribute: str) -> str:
+    """One message from the programs' texts: the first program of each brand, joined."""
+    texts: list[str] = []
+    brands: set[str] = set()
+    for program in programs:
+        text = (getattr(program, attribute) or "").strip()
+        if text and program.brand_name not in brands and text not in texts:
+            brands.add(program.brand_name)
+            texts.append(text)
+    return "\n".join(texts)
+
+
+def _set_reply(
+    inbound: _Inbound,
+    programs: tuple[Program, ...] | list[Program],
+    attribute: str,
+    reason: str,
+    events: list[ConsentEvent],
+) -> None:
+    text = combined_text(programs, attribute)
+    if text:
+        inbound.reply, inbound.reply_reason, inbound.reply_program = text, reason, programs[0]
+    inbound.confirmed_events = events
+
+
+@lru_cache(maxsize=256)
+def _encoding(body: str) -> tuple[str, int]:
+    """Program texts repeat: analyse each once per process."""
+    analysis = analyze(body)
+    return analysis.encoding, analysis.segments
+
+
+def _store_reply(inbound: _Inbound) -> OutboundMessage | None:
+    """Record the TwiML reply as a sent message, and confirm the consent events it answers."""
+    program = inbound.reply_program
+    if program is None:
+        return None
+    now = timezone.now()
+    encoding, segments = _encoding(inbound.reply)
+    message = OutboundMessage.objects.create(
+        contact=inbound.contact,
+        to=inbound.contact.phone or inbound.message.from_number,
+        sender=inbound.sender_info.sender,
+        program=program,
+        message_type=MessageType.CUSTOMER_CARE,
+        kind=MessageKind.AUTO_REPLY,
+        in_reply_to=inbound.message,
+        body=inbound.reply,
+        encoding=encoding,
+        segments=segments,
+        status=MessageStatus.SENT,
+        reason=inbound.reply_reason,
+        provider_sid=f"twiml:{inbound.message.provider_sid}",
+        next_attempt_at=now,
+        created_at=now,
+        sent_at=now,
+    )
+    MessageEvent.objects.create(
+        message=message,
+        kind=MessageEvent.Kind.SENT,
+        reason=inbound.reply_reason,
+        at=now,
+        data={"via": "twiml", "in_reply_to": inbound.message.provider_sid},
+    )
+    if inbound.confirmed_events:
+        ConsentConfirmation.objects.bulk_create(
+            ConsentConfirmation(event=event, sent_at=now, message_ref=str(message.pk))
+            for event in inbound.confirmed_events
+        )
+    return message
+
+
+__all__ = [
+    "MissingParameter",
+    "Reply",
+    "SenderInfo",
+    "clear_sender_cache",
+    "combined_text",
+    "inbound_receive",
+    "sender_for",
+]

@@ -1,0 +1,106 @@
+"""Twilio webhooks: incoming messages (answered with TwiML) and status callbacks.
+
+Thin views: refuse what is not from Twilio, then call one service. Contract with Twilio:
+
+- `X-Twilio-Signature` is checked with the official `RequestValidator` and the account auth
+  token over the URL Twilio called: `PUBLIC_BASE_URL` + path (+ query string), since behind a
+  proxy the URL the request arrives on is not the one Twilio signed. Missing or wrong: 403, and
+  nothing is stored. No auth token configured: every request is refused (fails closed).
+- A body over `MAX_BODY_BYTES` gets 413 before it is read or stored.
+- Everything else gets a 200 (unknown numbers and SIDs included), so Twilio stops retrying;
+  a request without the fields every Twilio webhook carries gets 400.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from functools import lru_cache
+from xml.sax.saxutils import escape
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+from twilio.request_validator import RequestValidator
+
+from . import callbacks, inbound
+
+logger = logging.getLogger(__name__)
+
+#: Twilio's message webhooks are a few kilobytes; anything far larger is not from Twilio.
+MAX_BODY_BYTES = 64 * 1024
+TWIML_CONTENT_TYPE = "text/xml; charset=utf-8"
+_EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+# Characters XML 1.0 cannot carry at all, even escaped.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+@lru_cache(maxsize=4)
+def _validator(token: str) -> RequestValidator:
+    return RequestValidator(token)
+
+
+def twiml(reply: str = "") -> HttpResponse:
+    """`<Response><Message>reply</Message></Response>`, XML-escaped; `<Response/>` for none."""
+    if not reply:
+        return HttpResponse(_EMPTY_TWIML, content_type=TWIML_CONTENT_TYPE)
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f"<Response><Message>{escape(_NOT_XML.sub('', reply))}</Message></Response>"
+    )
+    return HttpResponse(body, content_type=TWIML_CONTENT_TYPE)
+
+
+def public_url(request: HttpRequest) -> str:
+    """The URL Twilio called: our public base URL with this request's path and query string."""
+    return settings.PUBLIC_BASE_URL.rstrip("/") + request.get_full_path()
+
+
+def refusal(request: HttpRequest) -> HttpResponse | None:
+    """413 for an oversized body, 403 for a bad signature; None when the request may proceed."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > MAX_BODY_BYTES or len(request.body) > MAX_BODY_BYTES:
+        logger.warning("Twilio webhook %s: body of %s bytes refused", request.path, length)
+        return HttpResponse("Request body too large.", status=413, content_type="text/plain")
+    token = settings.TWILIO_AUTH_TOKEN
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not token:
+        logger.error("TWILIO_AUTH_TOKEN is not set: refusing webhook %s", request.path)
+    if (
+        not token
+        or not signature
+        or not _validator(token).validate(public_url(request), request.POST, signature)
+    ):
+        logger.warning("Twilio webhook %s: missing or invalid signature", request.path)
+        return HttpResponse("Invalid signature.", status=403, content_type="text/plain")
+    return None
+
+
+@csrf_exempt
+@require_POST
+def twilio_inbound(request: HttpRequest) -> HttpResponse:
+    """An incoming SMS: stored once, handled, answered with at most one message."""
+    if (refused := refusal(request)) is not None:
+        return refused
+    try:
+        reply = inbound.inbound_receive(params=request.POST.dict())
+    except inbound.MissingParameter as exc:
+        return HttpResponse(str(exc), status=400, content_type="text/plain")
+    return twiml(reply)
+
+
+@csrf_exempt
+@require_POST
+def twilio_status(request: HttpRequest) -> HttpResponse:
+    """A delivery status callback: stored once, applied in order."""
+    if (refused := refusal(request)) is not None:
+        return refused
+    try:
+        callbacks.status_callback_receive(params=request.POST.dict())
+    except callbacks.MissingParameter as exc:
+        return HttpResponse(str(exc), status=400, content_type="text/plain")
+    return twiml()
