@@ -13,7 +13,8 @@ Every format has the same columns and the same values:
   running it. A cell that is exactly an E.164 number (``+14155552671``) is left alone: a plus and
   digits cannot call anything, and the number must stay usable. JSON is for programs, not
   spreadsheets, so its values are exact and unescaped.
-- Empty and missing values are both empty cells (``null`` in JSON).
+- In CSV and XLSX an empty value and a missing one are both an empty cell; JSON keeps ``""``
+  and ``null`` apart.
 """
 
 from __future__ import annotations
@@ -68,7 +69,9 @@ def escape_formula(value: str) -> str:
     return value
 
 
-TEXT, TIME, NUMBER = "text", "time", "number"
+# Column types. CODE values come from a fixed vocabulary (choices held by check constraints, hex
+# digests) and cannot start a formula: they skip the escaping, the costliest step of a COPY export.
+TEXT, CODE, TIME, NUMBER = "text", "code", "time", "number"
 
 
 @dataclass(frozen=True)
@@ -93,12 +96,12 @@ CONSENT_COLUMNS = (
     Column("event_id", F("id"), NUMBER),
     Column("phone", F("phone")),
     Column("program", F("program__slug")),
-    Column("kind", F("kind")),
-    Column("resulting_status", F("resulting_status")),
-    Column("method", F("method")),
+    Column("kind", F("kind"), CODE),
+    Column("resulting_status", F("resulting_status"), CODE),
+    Column("method", F("method"), CODE),
     Column("source", F("source")),
     Column("disclosure_version", F("disclosure__version"), NUMBER),
-    Column("disclosure_hash", F("disclosure_hash")),
+    Column("disclosure_hash", F("disclosure_hash"), CODE),
     Column("disclosure_text", F("disclosure__text")),
     Column("occurred_at", F("occurred_at"), TIME),
     Column("recorded_at", F("recorded_at"), TIME),
@@ -115,7 +118,7 @@ OPT_OUT_COLUMNS = (
     Column("phone", F("phone")),
     Column("program", F("program__slug")),
     Column("opted_out_at", F("occurred_at"), TIME),
-    Column("method", F("method")),
+    Column("method", F("method"), CODE),
     Column("source", F("source")),
     Column("raw_text", _evidence(EVIDENCE_RAW_TEXT)),
     Column("processed_at", F("recorded_at"), TIME),
@@ -127,7 +130,7 @@ SUPPRESSION_COLUMNS = (
     Column("suppression_id", F("id"), NUMBER),
     # An erased contact's suppression keeps only the number's hash.
     Column("phone", Coalesce(F("phone"), Value("erased"))),
-    Column("reason", F("reason")),
+    Column("reason", F("reason"), CODE),
     Column("scope", Coalesce(F("program__slug"), Value("all programs"))),
     Column("created_at", F("created_at"), TIME),
     Column("created_by", Coalesce(F("created_by__username"), F("created_by_label"))),
@@ -275,7 +278,7 @@ def _identity(value: Any) -> Any:
 def _converters(
     columns: Iterable[Column], text: Callable, time: Callable
 ) -> list[Callable[[Any], Any]]:
-    by_type = {TEXT: text, TIME: time, NUMBER: _identity}
+    by_type = {TEXT: text, CODE: _identity, TIME: time, NUMBER: _identity}
     return [by_type[c.type] for c in columns]
 
 
@@ -342,7 +345,8 @@ def _xlsx_chunks(rows: QuerySet, columns: tuple[Column, ...]) -> Iterator[bytes]
 def _copy_csv(rows: QuerySet, columns: tuple[Column, ...]) -> Iterator[bytes]:
     """CSV straight from PostgreSQL's ``COPY (SELECT ...) TO STDOUT``, escaped in SQL.
 
-    Same columns and values as `_csv_chunks`; line ends are "\\n" (PostgreSQL's CSV).
+    Same columns and values as `_csv_chunks`; only the quoting differs, not what a CSV reader
+    gets: line ends are "\\n" and an empty string is written ``""`` (an empty field is NULL).
     """
     connection = connections[rows.db]
     sql, params = rows.query.get_compiler(using=rows.db).as_sql()
@@ -373,10 +377,11 @@ def _copy_csv(rows: QuerySet, columns: tuple[Column, ...]) -> Iterator[bytes]:
 def _sql_value(column: Column, name: str) -> str:
     if column.type == TIME:
         return f"""to_char({name} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
-    if column.type == NUMBER:
+    if column.type != TEXT:
         return name
-    # NULLIF: COPY quotes an empty string ("") to tell it from NULL; both are an empty cell here.
+    # `escape_formula` in SQL. = + - @ TAB CR are code points 61 43 45 64 9 13: ascii() is the
+    # cheapest test of a first character.
     return (
-        f"NULLIF(CASE WHEN left({name}, 1) IN ('=', '+', '-', '@', chr(9), chr(13)) "
-        f"AND {name} !~ '^\\+[1-9][0-9]{{6,14}}$' THEN '''' || {name} ELSE {name} END, '')"
+        f"CASE WHEN ascii({name}) IN (61, 43, 45, 64, 9, 13) "
+        f"AND {name} !~ '^\\+[1-9][0-9]{{6,14}}$' THEN '''' || {name} ELSE {name} END"
     )

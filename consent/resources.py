@@ -157,7 +157,11 @@ class ConsentImportResource(resources.ModelResource):
     Constructor kwargs: `source_label` names the file in each event's source when the caller
     has no file name (the admin and `import_consent` pass ``file_name`` to `import_data`, which
     is used otherwise); `recorded_by_label` is stored on each event. ``user`` passed to
-    `import_data` (the admin does) becomes the events' `recorded_by`.
+    `import_data` (the admin does) becomes the events' `recorded_by`; ``line_numbers`` (the
+    file's row number of each dataset row) is for callers that import a file in slices.
+
+    Use one instance per file: it remembers the rows it has seen, so that a repeated row is
+    skipped in a dry run too, across slices.
     """
 
     # The attributes are what the admin preview shows for a row once it is recorded.
@@ -202,7 +206,6 @@ class ConsentImportResource(resources.ModelResource):
         dataset.headers = [_text(h).lower() for h in dataset.headers or []]
         self._file_label = self.source_label or kwargs.get("file_name") or "import"
         self._user = kwargs.get("user")
-        self._seen_keys = set()
         self._programs = {p.slug: p for p in Program.objects.all()}
         self._disclosures = {(d.program_id, d.version): d for d in Disclosure.objects.all()}
         missing = [c for c in REQUIRED_COLUMNS if c not in dataset.headers]
@@ -214,7 +217,10 @@ class ConsentImportResource(resources.ModelResource):
 
     def import_instance(self, instance: ConsentEvent, row, **kwargs) -> None:
         """Read and check the row (no writes); raise ValidationError naming each bad column."""
-        plan = self.plan_row(row, line=kwargs["row_number"] + 1)
+        # A caller that skips blank rows or reads in slices passes each row's real number.
+        lines = kwargs.get("line_numbers")
+        line = lines[kwargs["row_number"] - 1] if lines else kwargs["row_number"] + 1
+        plan = self.plan_row(row, line=line)
         instance._import_plan = plan
         instance.phone = plan.phone
         instance.program = plan.program
@@ -230,15 +236,12 @@ class ConsentImportResource(resources.ModelResource):
         plan: RowPlan = instance._import_plan
         if plan.key in self._seen_keys:
             return True
-        existing = (
-            ConsentEvent.objects.filter(idempotency_key=plan.key)
-            .select_related("contact", "program", "disclosure")
-            .first()
-        )
-        if existing is not None:
-            _show(instance, existing)
-            return True
-        return False
+        imported = ConsentEvent.objects.filter(idempotency_key=plan.key)
+        if not imported.exists():
+            return False
+        if not self._meta.skip_diff:  # the preview shows the event already recorded
+            _show(instance, imported.select_related("contact", "program", "disclosure").get())
+        return True
 
     def save_instance(self, instance, is_create, row, **kwargs) -> None:
         """Record the opt-in through the service; a refusal becomes the row's ValidationError."""

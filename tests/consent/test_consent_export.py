@@ -232,7 +232,13 @@ def test_it_keeps_one_programs_rows_and_the_suppressions_that_cover_it(records):
 
 
 def test_it_narrows_to_a_given_queryset(records):
-    chosen = ConsentEvent.objects.filter(phone="+14155552672")
+    # Shaped like an admin changelist's queryset: joins, its own ordering, DISTINCT.
+    chosen = (
+        ConsentEvent.objects.select_related("program", "contact")
+        .filter(phone="+14155552672")
+        .order_by("-occurred_at")
+        .distinct()
+    )
 
     _, rows = read("consent", "csv", queryset=chosen)
 

@@ -17,6 +17,7 @@ from import_export.formats.base_formats import CSV, XLSX
 from openpyxl import Workbook
 
 from consent import services
+from consent.management.commands import import_consent
 from consent.models import (
     ConsentEvent,
     ConsentState,
@@ -304,6 +305,47 @@ def test_the_command_prints_totals_and_rejected_rows(program, tmp_path):
     assert "0 new, 2 skipped" in out.getvalue()
 
 
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_the_command_numbers_rows_as_in_the_file_across_slices_and_blank_rows(
+    program, tmp_path, monkeypatch, dry_run
+):
+    monkeypatch.setattr(import_consent, "CHUNK_ROWS", 2)
+    lines = csv_text(
+        [good_row(), good_row("+14155552672"), good_row("415555"), good_row(), good_row("12")]
+    ).splitlines()
+    lines.insert(3, ",,,,,,,,,,")  # a blank row 4 in a spreadsheet
+    file = tmp_path / "leads.csv"
+    file.write_text("\n".join(lines) + "\n")
+    out = io.StringIO()
+
+    call_command("import_consent", str(file), *(["--dry-run"] if dry_run else []), stdout=out)
+
+    text = out.getvalue()
+    assert "row 5: phone: “415555” is not a valid phone number" in text
+    assert "row 7: phone: “12” is not a valid phone number" in text
+    # Row 6 repeats row 2 in another slice: skipped, in a dry run too.
+    assert "5 rows: 2 new, 1 skipped (already imported), 2 invalid" in text
+    if not dry_run:
+        sources = set(ConsentEvent.objects.values_list("source", flat=True))
+        assert sources == {"leads.csv row 2", "leads.csv row 3"}
+
+
+def test_the_command_reads_xlsx(program, tmp_path):
+    workbook = Workbook()
+    workbook.active.append(["phone", "program", "opted_in_at", "method", "source"])
+    workbook.active.append(["+14155552671", "offers", datetime(2025, 1, 15, 9), "paper", "form"])
+    workbook.active.append([None, None, None, None, None])
+    workbook.active.append(["+14155552672", "offers", "2025-01-16", "paper", "form 2"])
+    workbook.save(tmp_path / "leads.xlsx")
+    out = io.StringIO()
+
+    call_command("import_consent", str(tmp_path / "leads.xlsx"), stdout=out)
+
+    assert "2 rows: 2 new" in out.getvalue()
+    sources = set(ConsentEvent.objects.values_list("source", flat=True))
+    assert sources == {"leads.xlsx row 2", "leads.xlsx row 4"}
+
+
 def test_the_command_dry_run_writes_nothing(program, tmp_path):
     file = tmp_path / "leads.csv"
     file.write_text(csv_text([good_row()]))
@@ -337,6 +379,16 @@ def test_the_command_refuses_unreadable_input(program, tmp_path):
     (tmp_path / "short.csv").write_text("phone,program\n+14155552671,offers\n")
     with pytest.raises(CommandError, match="no opted_in_at, method, source column"):
         call_command("import_consent", str(tmp_path / "short.csv"), stdout=io.StringIO())
+    (tmp_path / "wide.csv").write_text(csv_text([good_row()]).rstrip() + ",surprise\n")
+    with pytest.raises(CommandError, match="Row 2 has more cells than the header row"):
+        call_command("import_consent", str(tmp_path / "wide.csv"), stdout=io.StringIO())
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(CommandError, match=r"empty\.csv is empty"):
+        call_command("import_consent", str(tmp_path / "empty.csv"), stdout=io.StringIO())
+    (tmp_path / "broken.xlsx").write_bytes(b"not a zip")
+    with pytest.raises(CommandError, match=r"Cannot read broken\.xlsx as XLSX"):
+        call_command("import_consent", str(tmp_path / "broken.xlsx"), stdout=io.StringIO())
+    assert not ConsentEvent.objects.exists()
 
 
 # --- the admin's import flow (ImportMixin: preview, then confirm) ------------------------------
