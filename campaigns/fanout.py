@@ -16,15 +16,16 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django.db.models import (
     BigIntegerField,
+    BooleanField,
     Case,
-    CharField,
     Exists,
+    ExpressionWrapper,
     F,
-    FilteredRelation,
     IntegerField,
     OuterRef,
     Q,
     QuerySet,
+    Subquery,
     TextField,
     Value,
     When,
@@ -33,14 +34,16 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Concat, Mod, Trim
 from django.utils import timezone
 
-from consent.models import Suppression
+from consent.models import ConsentState, Suppression
 from messaging.models import BlockReason, MessageKind, MessageStatus, OutboundMessage
 from templates.rendering import CONTACT_FIELDS, compile_template
 
 from .audiences import audience_contacts
 from .models import Campaign, CampaignVariant, ScheduleKind
 
-BATCH_SIZE = 50_000
+# Measured on 1.1M contacts (bench/bench_fanout.py): 50k rows a batch gave 86k/s, 200k gave
+# 121k/s with flat memory (only the written contact ids come back, ~2 MB a batch).
+BATCH_SIZE = 200_000
 # Knuth's multiplicative hash spreads consecutive ids evenly over the variant buckets.
 _HASH = 2654435761
 
@@ -64,10 +67,12 @@ def _token_value(name: str):
     raise FanoutError(f"Campaigns cannot use {{{name}}}: it needs an event (use a flow).")
 
 
-def _variant_body(qs: QuerySet, variant: CampaignVariant, n: int) -> tuple[QuerySet, object, Q]:
+def _variant_body(
+    qs: QuerySet, variant: CampaignVariant, n: int
+) -> tuple[QuerySet, object, Q | None]:
     """Annotate token values; return the body expression and the "a token is missing" test."""
     parts = []
-    missing = Q(pk__in=[])
+    missing: Q | None = None
     for position, (kind, text, _spec, default) in enumerate(
         compile_template(variant.template_version.body).pieces()
     ):
@@ -78,7 +83,7 @@ def _variant_body(qs: QuerySet, variant: CampaignVariant, n: int) -> tuple[Query
         qs = qs.annotate(**{alias: _token_value(text)}).annotate(**{f"{alias}_t": Trim(alias)})
         blank = Q(**{f"{alias}__isnull": True}) | Q(**{f"{alias}_t": ""})
         if default is None:
-            missing |= blank
+            missing = blank if missing is None else missing | blank
         parts.append(
             Case(
                 When(blank, then=Value(default or "", output_field=TextField())),
@@ -117,11 +122,12 @@ def fanout_queryset(campaign: Campaign) -> QuerySet:
         bucket=Mod(F("id") * Value(_HASH, output_field=BigIntegerField()), Value(2**32))
         % Value(sum(v.weight for v in variants)),
         sender_slot=Mod(F("id"), Value(len(senders))),
-        this_program=FilteredRelation(
-            "consent_states", condition=Q(consent_states__program=program)
+        m_cstate=Subquery(
+            ConsentState.objects.filter(contact=OuterRef("pk"), program=program)
+            .order_by()
+            .values("status")[:1]
         ),
-        cstate=F("this_program__status"),
-        suppressed=Exists(
+        m_suppressed=Exists(
             Suppression.objects.filter(
                 Q(program__isnull=True) | Q(program=program),
                 phone_hash=OuterRef("phone_hash"),
@@ -135,21 +141,17 @@ def fanout_queryset(campaign: Campaign) -> QuerySet:
         bound += variant.weight
         bodies.append((bound, body))
         missing_by_variant.append((bound, missing))
-    missing_any = Q(pk__in=[])
+    missing_any: Q | None = None
     lower = 0
     for bound, missing in missing_by_variant:
-        missing_any |= Q(bucket__gte=lower, bucket__lt=bound) & missing
+        if missing is not None:
+            here = Q(bucket__gte=lower, bucket__lt=bound) & missing
+            missing_any = here if missing_any is None else missing_any | here
         lower = bound
     qs = qs.annotate(
-        m_reason=Case(
-            When(suppressed=True, then=Value(BlockReason.SUPPRESSED)),
-            When(cstate="opted_out", then=Value(BlockReason.OPTED_OUT)),
-            When(cstate="pending", then=Value(BlockReason.PENDING_CONFIRMATION)),
-            When(cstate__isnull=True, then=Value(BlockReason.NO_CONSENT)),
-            When(missing_any, then=Value(BlockReason.MISSING_TOKEN)),
-            default=Value(""),
-            output_field=CharField(),
-        ),
+        m_missing=Value(False)
+        if missing_any is None
+        else ExpressionWrapper(missing_any, output_field=BooleanField())
     )
     start = campaign_start(campaign)
     weights = [(b, Value(v.pk)) for (b, _), v in zip(bodies, variants, strict=True)]
@@ -178,6 +180,20 @@ def fanout_queryset(campaign: Campaign) -> QuerySet:
     return qs.annotate(**columns)
 
 
+#: The gate's verdict as SQL over the inner row's columns: computed once per row, not per WHEN.
+REASON_SQL = (
+    "CASE WHEN sub.m_suppressed THEN %s WHEN sub.m_cstate = 'opted_out' THEN %s "
+    "WHEN sub.m_cstate = 'pending' THEN %s WHEN sub.m_cstate IS NULL THEN %s "
+    "WHEN sub.m_missing THEN %s ELSE '' END"
+)
+REASON_PARAMS = [
+    BlockReason.SUPPRESSED.value,
+    BlockReason.OPTED_OUT.value,
+    BlockReason.PENDING_CONFIRMATION.value,
+    BlockReason.NO_CONSENT.value,
+    BlockReason.MISSING_TOKEN.value,
+]
+
 INSERT_COLUMNS = [
     ("contact_id", "m_contact"),
     ("to", "m_to"),
@@ -189,7 +205,6 @@ INSERT_COLUMNS = [
     ("variant_id", "m_variant"),
     ("template_version_id", "m_template_version"),
     ("body", "m_body"),
-    ("reason", "m_reason"),
     ("next_attempt_at", "m_next_attempt_at"),
     ("created_at", "m_created_at"),
 ]
@@ -212,23 +227,25 @@ def fanout_batch(campaign: Campaign, *, batch_size: int = BATCH_SIZE) -> BatchRe
             return BatchResult(0, campaign.fanout_cursor, True)
         qs = fanout_queryset(campaign).filter(id__gt=campaign.fanout_cursor).order_by("id")
         aliases = [alias for _, alias in INSERT_COLUMNS]
-        select = qs.values_list(*aliases)[:batch_size]
+        select = qs.values_list(*aliases, "m_cstate", "m_suppressed", "m_missing")[:batch_size]
         sql, params = select.query.sql_with_params()
         qn = connection.ops.quote_name
         constants = list(CONSTANT_COLUMNS.items())
-        columns = [qn(c) for c, _ in INSERT_COLUMNS] + ["status"] + [qn(c) for c, _ in constants]
+        columns = [qn(c) for c, _ in INSERT_COLUMNS] + ["reason", "status"]
+        columns += [qn(c) for c, _ in constants]
         outer = [f"sub.{qn(alias)}" for alias in aliases]
         # Identifiers are quoted by the backend and every value travels as a parameter.
         insert = (
             f"INSERT INTO {qn(OutboundMessage._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
-            f"SELECT {', '.join(outer)}, "
-            f"CASE WHEN sub.{qn('m_reason')} = '' THEN %s ELSE %s END, "
+            f"SELECT {', '.join(outer)}, {REASON_SQL}, "
+            f"CASE WHEN ({REASON_SQL}) = '' THEN %s ELSE %s END, "
             f"{', '.join(['%s'] * len(constants))} "
             f"FROM ({sql}) sub RETURNING {qn('contact_id')}"
         )
         statuses = [MessageStatus.QUEUED.value, MessageStatus.BLOCKED.value]
         with connection.cursor() as cursor:
-            cursor.execute(insert, [*statuses, *(value for _, value in constants), *params])
+            values = [*REASON_PARAMS, *REASON_PARAMS, *statuses, *(v for _, v in constants)]
+            cursor.execute(insert, [*values, *params])
             ids = [row[0] for row in cursor.fetchall()]
         done = len(ids) < batch_size
         cursor_value = max(ids) if ids else campaign.fanout_cursor

@@ -52,7 +52,7 @@ class MessageEventInline(admin.TabularInline):
 class OutboundMessageAdmin(PhoneSearchMixin, BigTableAdmin):
     """The decision log: every message, sent or not, and why."""
 
-    phone_lookup = "to"
+    phone_lookup = "contact__phone"  # through the contact's unique index
     list_display = [
         "id",
         "to",

@@ -93,6 +93,8 @@ def test_it_blocks_at_hand_off_when_an_opt_out_committed_meanwhile(queued, progr
     )
     # An empty bucket: every message waits for its rate tokens; the opt-out lands meanwhile.
     for sender in queued.senders.all():
+        sender.mps = 1
+        sender.save()
         SenderThrottle.objects.create(sender=sender, tokens=-5, updated_at=timezone.now())
     d.run_batch()
     victim.refresh_from_db()
