@@ -1,12 +1,74 @@
-"""Glue between dispatch and the sending policy: should this message wait, and until when?"""
+"""Glue between dispatch and the sending policy: should this message wait, and until when?
+
+Asked for every claimed message right before its rate tokens and its final consent check:
+
+- a campaign scheduled "at a time in each recipient's local time" waits for that moment in
+  every zone the recipient may be in;
+- quiet hours (federal and state rules, `messaging.policy`) hold marketing, and transactional
+  programs unless exempt; a direct answer to someone's own message (customer care) is not held;
+- the rolling 24-hour frequency cap holds the message until the oldest counted one ages out.
+
+The rule book is loaded from the database at most once a minute per worker.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import time as _time
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from .models import OutboundMessage
+from consent.models import MessageType
+
+from . import policy
+from .models import HoldReason, OutboundMessage
+
+LOCAL_TIME = "local_time"
+_RULEBOOK_TTL = 60.0
+_cache: dict[str, tuple[float, policy.RuleBook]] = {}
+
+
+def rulebook() -> policy.RuleBook:
+    loaded = _cache.get("rulebook")
+    if loaded is None or _time.monotonic() - loaded[0] > _RULEBOOK_TTL:
+        loaded = (_time.monotonic(), policy.RuleBook.from_db())
+        _cache["rulebook"] = loaded
+    return loaded[1]
+
+
+def forget_rulebook() -> None:
+    """Drop the cached rules (after compliance edits them; tests)."""
+    _cache.clear()
+
+
+def _local_target(message: OutboundMessage) -> datetime | None:
+    campaign = message.campaign
+    if campaign is None or campaign.schedule != "local":
+        return None
+    zones = policy.recipient_time_zones(message.contact)
+    return max(
+        datetime.combine(campaign.local_send_date, campaign.local_send_time, ZoneInfo(zone))
+        for zone in zones
+    )
 
 
 def policy_hold(message: OutboundMessage, now: datetime) -> tuple[str, datetime] | None:
-    """(reason, until) if quiet hours or a frequency cap say not now; None to go ahead."""
+    """(reason, until) if the message must wait; None to go ahead."""
+    target = _local_target(message)
+    if target is not None and target > now:
+        return LOCAL_TIME, target
+    if message.message_type == MessageType.CUSTOMER_CARE:
+        return None
+    book = rulebook()
+    try:
+        allowed_at = policy.next_allowed_at(message.contact, message.program, now, book)
+    except policy.NoAllowedWindow:
+        return HoldReason.QUIET_HOURS, now + timedelta(days=1)
+    if allowed_at > now:
+        return HoldReason.QUIET_HOURS, allowed_at
+    cap = policy.frequency_cap(message.contact, message.program, now, book)
+    if cap is not None:
+        key = (message.contact_id, message.program_id)
+        until = policy.frequency_hold_until({key: cap}, now).get(key)
+        if until is not None and until > now:
+            return HoldReason.FREQUENCY_CAP, until
     return None

@@ -53,3 +53,20 @@ def admin_login(page, live_server, username: str, password: str = "pw") -> None:
     page.fill("#id_password", password)
     page.click("input[type=submit]")
     page.wait_for_url(f"{live_server.url}/admin/")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rulebook():
+    from messaging.policy_hold import forget_rulebook
+
+    forget_rulebook()
+    yield
+    forget_rulebook()
+
+
+@pytest.fixture
+def no_quiet_hours(db):
+    """For tests of the whole pipeline at whatever hour the suite runs: no window rules."""
+    from messaging.models import QuietHoursRule
+
+    QuietHoursRule.objects.all().delete()

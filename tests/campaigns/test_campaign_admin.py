@@ -66,7 +66,9 @@ def test_the_change_page_shows_progress_and_exclusions(root, program):
     assert "no_consent" in html
 
 
-def test_launch_fans_out_sends_and_completes(root, program, django_capture_on_commit_callbacks):
+def test_launch_fans_out_sends_and_completes(
+    root, program, django_capture_on_commit_callbacks, no_quiet_hours
+):
     from messaging.providers import locmem
 
     locmem.outbox.clear()
