@@ -33,6 +33,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from consent.models import ConsentState, MessageType
 from consent.selectors import Reason, gate
 from templates.encoding import analyze
 
@@ -43,9 +44,11 @@ from .models import (
     MessageEvent,
     MessageStatus,
     OutboundMessage,
+    ReassignedNumberCheck,
 )
 from .models.outbound import WAITING
 from .providers import OutboundRequest, ProviderError, get_backend
+from .reassigned import check_reassigned, reassigned_side_effects
 from .services import apply_error_side_effects, record_event
 
 log = logging.getLogger(__name__)
@@ -198,6 +201,13 @@ class Dispatcher:
         if sender is None or not sender.active:
             _block(message, BlockReason.NO_SENDER)
             return "blocked"
+        reassigned = self.reassigned_verdict(message, now)
+        if reassigned == "blocked":
+            _block(message, BlockReason.REASSIGNED)
+            return "blocked"
+        if reassigned is not None:
+            _hold(message, HoldReason.REASSIGNED_CHECK, reassigned)
+            return "held"
         if not throttle.use_daily_segments(sender, message.segments, now=now):
             _hold(message, HoldReason.DAILY_CAP, throttle.next_utc_midnight(now))
             return "held"
@@ -218,6 +228,48 @@ class Dispatcher:
             _block(message, _GATE_TO_BLOCK.get(verdict, verdict))
             return "blocked"
         return self._hand_off(message)
+
+    def reassigned_verdict(self, message: OutboundMessage, now: datetime):
+        """Before marketing to an old consent, ask whether the number changed hands since.
+
+        Returns None (go ahead), "blocked" (reassigned: the number is suppressed and the
+        consent revoked), or a time to hold until (no answer yet, or "no data" under a
+        hold policy). Every answer is stored as evidence; a recent one is reused.
+        """
+        if message.message_type != MessageType.MARKETING:
+            return None
+        days = timedelta(days=settings.REASSIGNED_CHECK_AFTER_DAYS)
+        state = (
+            ConsentState.objects.filter(
+                contact_id=message.contact_id, program_id=message.program_id
+            )
+            .only("opted_in_at")
+            .first()
+        )
+        if state is None or state.opted_in_at is None or state.opted_in_at > now - days:
+            return None
+        since = state.opted_in_at.date()
+        check = (
+            ReassignedNumberCheck.objects.filter(
+                phone=message.to, checked_at__gte=now - days, date_asked__lte=since
+            )
+            .order_by("-checked_at")
+            .first()
+        )
+        if check is None:
+            try:
+                check = check_reassigned(message.to, since, contact=message.contact)
+            except ProviderError:
+                return now + timedelta(minutes=15)
+        if check.answer == ReassignedNumberCheck.Answer.YES:
+            reassigned_side_effects(check)
+            return "blocked"
+        if (
+            check.answer == ReassignedNumberCheck.Answer.NO_DATA
+            and settings.REASSIGNED_NO_DATA_POLICY == "hold"
+        ):
+            return now + timedelta(days=365)  # a person decides
+        return None
 
     def _hand_off(self, message: OutboundMessage) -> str:
         sender = message.sender

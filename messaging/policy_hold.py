@@ -22,7 +22,7 @@ from consent.models import MessageType
 from . import policy
 from .models import HoldReason, OutboundMessage
 
-LOCAL_TIME = "local_time"
+LOCAL_TIME = HoldReason.LOCAL_TIME
 _RULEBOOK_TTL = 60.0
 _cache: dict[str, tuple[float, policy.RuleBook]] = {}
 

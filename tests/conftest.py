@@ -70,3 +70,6 @@ def no_quiet_hours(db):
     from messaging.models import QuietHoursRule
 
     QuietHoursRule.objects.all().delete()
+
+
+from tests.standin.fixtures import locmem_sms, twilio_standin  # noqa: E402, F401 (fixtures)

@@ -54,6 +54,8 @@ class HoldReason(models.TextChoices):
     FREQUENCY_CAP = "frequency_cap", "Frequency cap"
     DAILY_CAP = "daily_cap", "Sender daily cap"
     RECONCILE = "reconcile", "Hand-off unknown: needs a person"
+    REASSIGNED_CHECK = "reassigned_check", "Reassigned-number check pending"
+    LOCAL_TIME = "local_time", "Waiting for the recipient's local send time"
 
 
 class BlockReason(models.TextChoices):
