@@ -119,8 +119,11 @@ def create_version(template=None, *, body: str = GOOD_BODY, author: User | None 
 def create_sender(program: Program | None = None, **fields):
     from messaging.models import Sender
 
-    defaults = {"name": "Main line", "phone_number": f"+1833555{next(_numbers) % 10000:04d}",
-                "mps": 1000.0}
+    defaults = {
+        "name": "Main line",
+        "phone_number": f"+1833555{next(_numbers) % 10000:04d}",
+        "mps": 1000.0,
+    }
     sender = Sender.objects.create(**(defaults | fields))
     if program is not None:
         sender.programs.add(program)
@@ -140,12 +143,16 @@ def create_campaign(program: Program, *, bodies: list[str] | None = None, filter
     owner = create_user(f"campaigner{next(_numbers)}")
     audience = Audience.objects.create(name=f"Audience {next(_numbers)}", filters=filters or {})
     campaign = Campaign.objects.create(
-        name=fields.pop("name", "Weekend sale"), program=program, audience=audience,
-        created_by=owner, **fields,
+        name=fields.pop("name", "Weekend sale"),
+        program=program,
+        audience=audience,
+        created_by=owner,
+        **fields,
     )
     campaign.senders.add(create_sender(program))
     for label, body in zip("ABCDEFG", bodies or [GOOD_BODY], strict=False):
-        version = create_approved_version(create_template(program, owner=owner,
-                                                          name=f"T{next(_numbers)}"), body=body)
+        version = create_approved_version(
+            create_template(program, owner=owner, name=f"T{next(_numbers)}"), body=body
+        )
         CampaignVariant.objects.create(campaign=campaign, label=label, template_version=version)
     return campaign
