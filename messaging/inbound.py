@@ -38,8 +38,10 @@ One reply
     ``"twiml:" + MessageSid``) with its `MessageEvent`, and every consent event it confirms gets
     its `ConsentConfirmation`.
 
-Senders and their programs are cached per process for `SENDER_CACHE_SECONDS`: the STOP path is
-a handful of queries in one transaction (shared/PERF.md, Web).
+Speed (shared/PERF.md, Web): senders and their programs are cached per process for
+`SENDER_CACHE_SECONDS`; the rows written here on every message go through `inbound_store` in
+plain SQL. A STOP is one transaction: the contact look-up, the inbound row, `consent_revoke`
+(lock, ledger event, state, waiting messages) and the reply with its event and confirmation.
 """
 
 from __future__ import annotations
@@ -59,7 +61,6 @@ from django.utils import timezone
 from consent import services as consent_services
 from consent.business_days import add_business_days
 from consent.models import (
-    ConsentConfirmation,
     ConsentEvent,
     ConsentKind,
     ConsentMethod,
@@ -77,12 +78,11 @@ from consent.services import ConsentError
 from templates.encoding import analyze
 
 from .conversations import after_hours_since, business_hours, conversation_touch
+from .inbound_store import contact_ref, inbound_insert, reply_insert
 from .keywords import Assessment, Intent, assess
 from .models import (
     InboundMessage,
-    MessageEvent,
     MessageKind,
-    MessageStatus,
     OutboundMessage,
     RevocationReview,
     Sender,
@@ -156,13 +156,12 @@ def clear_sender_cache() -> None:
 
 @dataclass
 class _Inbound:
-    """What one message's handlers share; `outcome` collects what the reply step needs."""
+    """One message being handled; the handlers fill in the reply and what it confirms."""
 
     message: InboundMessage
     contact: Contact
     sender_info: SenderInfo
     assessment: Assessment
-    params: dict[str, str]
     matched: str = ""
     reply: str = ""
     reply_reason: str = ""
@@ -172,14 +171,6 @@ class _Inbound:
     @property
     def programs(self) -> tuple[Program, ...]:
         return self.sender_info.programs
-
-    @property
-    def text(self) -> str:
-        return self.message.body
-
-    @property
-    def our_number(self) -> str:
-        return self.message.to_number
 
     def evidence(self, **extra: Any) -> dict[str, Any]:
         return {
@@ -195,8 +186,8 @@ class _Inbound:
 
     def source(self, text: str | None = None) -> str:
         """Ledger source: "<what they texted> to <our number>"."""
-        said = " ".join((text if text is not None else self.text).split())[:200] or "(empty)"
-        return f"{said} to {self.our_number}"
+        said = " ".join((text if text is not None else self.message.body).split())[:200]
+        return f"{said or '(empty)'} to {self.message.to_number}"
 
 
 def inbound_receive(*, params: dict[str, str], received_at: datetime | None = None) -> str:
@@ -222,31 +213,43 @@ def inbound_receive(*, params: dict[str, str], received_at: datetime | None = No
         with transaction.atomic():
             contact = None
             if e164 is not None and sender_info is not None:
-                contact = consent_services.contact_get_or_create(phone=e164)
-            message = InboundMessage.objects.create(
+                contact = contact_ref(e164)
+            message = inbound_insert(
                 provider_sid=sid,
                 from_number=e164 or from_number[:32],
                 to_number=to_number[:32],
                 body=body,
                 raw=params,
                 received_at=received_at or timezone.now(),
-                contact=contact,
-                sender=sender_info.sender if sender_info else None,
+                contact_id=contact.pk if contact else None,
+                sender_id=sender_info.sender.pk if sender_info else None,
                 intent=_stored_intent(assessment),
                 matched=assessment.matched[:100],
+                reply=_expected_reply(assessment, sender_info) if contact else "",
                 handled_at=timezone.now(),
             )
             if contact is None or sender_info is None:
                 logger.info("Inbound %s to %s: unknown number, stored only", sid, to_number)
                 return ""
-            inbound = _Inbound(message, contact, sender_info, assessment, params, message.matched)
-            return _handle(inbound)
+            return _handle(_Inbound(message, contact, sender_info, assessment, message.matched))
     except IntegrityError:
         # Twilio retried: answer as the first time. The row exists unless something else failed.
         first = InboundMessage.objects.filter(provider_sid=sid).only("reply").first()
         if first is None:
             raise
         return first.reply
+
+
+def _expected_reply(assessment: Assessment, sender_info: SenderInfo | None) -> str:
+    """The reply a STOP or HELP will get, known before any query: stored with the row, it
+    spares the hot path an UPDATE. `_finish` corrects it if the handling says otherwise."""
+    if sender_info is None:
+        return ""
+    if assessment.intent is Intent.OPT_OUT:
+        return combined_text(sender_info.programs, "opt_out_confirmation_text")
+    if assessment.intent is Intent.HELP:
+        return combined_text(sender_info.programs, "help_text")
+    return ""
 
 
 def _stored_intent(assessment: Assessment) -> str:
@@ -261,8 +264,8 @@ def _handle(inbound: _Inbound) -> str:
     conversation = None
     if intent is Intent.OPT_OUT:
         _opt_out(inbound)
-    elif intent is Intent.HELP:
-        _help(inbound)
+    elif intent is Intent.HELP:  # to anyone, subscribed or not; consent is untouched
+        _set_reply(inbound, inbound.programs, "help_text", Reply.HELP, [])
     elif (joined := _join_keyword_program(inbound)) is not None:
         if not _join(inbound, *joined):
             conversation = _to_conversation(inbound)
@@ -281,8 +284,8 @@ def _finish(inbound: _Inbound, conversation) -> str:
     message = inbound.message
     reply = _store_reply(inbound) if inbound.reply else None
     changes: dict[str, Any] = {}
-    if reply is not None:
-        changes["reply"] = inbound.reply
+    if (final := inbound.reply if reply is not None else "") != message.reply:
+        changes["reply"] = final
     if conversation is not None:
         changes["conversation"] = conversation
     if message.intent != (intent := _final_intent(inbound)):
@@ -291,7 +294,7 @@ def _finish(inbound: _Inbound, conversation) -> str:
         changes["matched"] = inbound.matched[:100]
     if changes:
         InboundMessage.objects.filter(pk=message.pk).update(**changes)
-    return inbound.reply if reply is not None else ""
+    return final
 
 
 def _final_intent(inbound: _Inbound) -> str:
@@ -328,13 +331,6 @@ def _programs_of(events: list[ConsentEvent]) -> list[Program]:
     return sorted({e.program_id: e.program for e in events}.values(), key=lambda p: p.pk)
 
 
-# --- Help -----------------------------------------------------------------------------------
-
-
-def _help(inbound: _Inbound) -> None:
-    _set_reply(inbound, inbound.programs, "help_text", Reply.HELP, [])
-
-
 # --- Opt-in ---------------------------------------------------------------------------------
 
 _PUNCTUATION = string.punctuation + string.whitespace + "¡¿"
@@ -346,7 +342,7 @@ def _whole_word(text: str) -> str:
 
 def _join_keyword_program(inbound: _Inbound) -> tuple[Program, str] | None:
     """The sender's active program whose join keyword is the whole message, and the keyword."""
-    word = _whole_word(inbound.text)
+    word = _whole_word(inbound.message.body)
     if not word:
         return None
     for program in inbound.programs:
@@ -487,8 +483,8 @@ def _to_conversation(inbound: _Inbound, *, acknowledge: bool = True):
     conversation = conversation_touch(
         contact=inbound.contact, sender=inbound.sender_info.sender, at=now
     )
-    if _whole_word(inbound.text).upper() in _support_keywords():
-        inbound.matched = f"support:{_whole_word(inbound.text).upper()}"
+    if _whole_word(inbound.message.body).upper() in _support_keywords():
+        inbound.matched = f"support:{_whole_word(inbound.message.body).upper()}"
     text = str(getattr(settings, "SMS_AFTER_HOURS_REPLY", "") or "").strip()
     if acknowledge and text and inbound.programs:
         since = after_hours_since(now)
@@ -554,44 +550,23 @@ def _encoding(body: str) -> tuple[str, int]:
     return analysis.encoding, analysis.segments
 
 
-def _store_reply(inbound: _Inbound) -> OutboundMessage | None:
+def _store_reply(inbound: _Inbound) -> int | None:
     """Record the TwiML reply as a sent message, and confirm the consent events it answers."""
-    program = inbound.reply_program
-    if program is None:
+    if inbound.reply_program is None:
         return None
-    now = timezone.now()
     encoding, segments = _encoding(inbound.reply)
-    message = OutboundMessage.objects.create(
+    return reply_insert(
+        inbound=inbound.message,
         contact=inbound.contact,
-        to=inbound.contact.phone or inbound.message.from_number,
-        sender=inbound.sender_info.sender,
-        program=program,
-        message_type=MessageType.CUSTOMER_CARE,
-        kind=MessageKind.AUTO_REPLY,
-        in_reply_to=inbound.message,
+        sender_id=inbound.sender_info.sender.pk,
+        program_id=inbound.reply_program.pk,
         body=inbound.reply,
         encoding=encoding,
         segments=segments,
-        status=MessageStatus.SENT,
         reason=inbound.reply_reason,
-        provider_sid=f"twiml:{inbound.message.provider_sid}",
-        next_attempt_at=now,
-        created_at=now,
-        sent_at=now,
+        confirms=inbound.confirmed_events,
+        now=timezone.now(),
     )
-    MessageEvent.objects.create(
-        message=message,
-        kind=MessageEvent.Kind.SENT,
-        reason=inbound.reply_reason,
-        at=now,
-        data={"via": "twiml", "in_reply_to": inbound.message.provider_sid},
-    )
-    if inbound.confirmed_events:
-        ConsentConfirmation.objects.bulk_create(
-            ConsentConfirmation(event=event, sent_at=now, message_ref=str(message.pk))
-            for event in inbound.confirmed_events
-        )
-    return message
 
 
 __all__ = [

@@ -5,6 +5,8 @@ from datetime import timedelta
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.models import LogEntry
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -90,6 +92,17 @@ def test_it_renders_every_changelist_with_a_search_and_no_count(client, root, co
     assert client.get(changelist, {"q": "(415) 200-0000"}).status_code == 200
     assert client.get(changelist, {"q": "SM0000"}).status_code == 200
     assert b"Show all" not in response.content
+
+
+@pytest.mark.parametrize(
+    "model", ["inboundmessage", "statuscallback", "conversation", "revocationreview"]
+)
+def test_it_never_counts_a_big_table(client, root, conversation, model):
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url(f"{model}_changelist"))
+
+    assert response.status_code == 200
+    assert not [q["sql"] for q in queries if "COUNT(" in q["sql"].upper()]
 
 
 @pytest.mark.parametrize("model", ["inboundmessage", "statuscallback", "revocationreview"])
