@@ -303,3 +303,32 @@ def test_program_add_and_change_pages_render(superuser_client, program):
     assert superuser_client.get(reverse("admin:consent_program_add")).status_code == 200
     url = reverse("admin:consent_program_change", args=[program.pk])
     assert superuser_client.get(url).status_code == 200
+
+
+def test_compliance_downloads_the_opt_out_log_as_a_stream(client, contact, program):
+    services.consent_revoke(
+        contact=contact,
+        programs=[program],
+        method="keyword",
+        source="STOP to +18335550100",
+        evidence={"raw_text": '=HYPERLINK("x")'},
+    )
+    login(client, compliance_approver())
+    response = client.get(
+        reverse("admin:consent_consentevent_export"), {"kind": "opt-outs", "format": "csv"}
+    )
+    assert response.status_code == 200
+    assert response.streaming
+    assert "attachment" in response["Content-Disposition"]
+    body = b"".join(response.streaming_content).decode()
+    assert contact.phone in body and "STOP to +18335550100" in body
+    assert "'=HYPERLINK" in body  # formula injection neutralised
+
+
+def test_the_export_form_rejects_an_unknown_kind(client, contact):
+    login(client, compliance_approver())
+    response = client.get(
+        reverse("admin:consent_consentevent_export"), {"kind": "everything", "format": "csv"}
+    )
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
