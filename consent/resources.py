@@ -255,9 +255,10 @@ class ConsentImportResource(resources.ModelResource):
         except _RolledBack:
             pass
         except services.ConsentError as exc:
-            column = _COLUMN_OF_FIELD.get(exc.field or "", exc.field) or _COLUMN_OF_CODE.get(
-                exc.code, NON_FIELD_ERRORS
-            )
+            if exc.field:
+                column = _COLUMN_OF_FIELD.get(exc.field, exc.field)
+            else:
+                column = _COLUMN_OF_CODE.get(exc.code, NON_FIELD_ERRORS)
             raise ValidationError({column: str(exc)}) from exc
         self._seen_keys.add(plan.key)
         # Another import of the same rows got there first (the service found the key).
@@ -414,7 +415,7 @@ class ConsentImportResource(resources.ModelResource):
                 {"phone": f"“{plan.phone}” is suppressed on a legal or privacy request."}
             )
         contact = services.contact_get_or_create(phone=plan.phone, defaults=plan.contact_fields)
-        blank = [f for f, value in plan.contact_fields.items() if not getattr(contact, f)]
+        blank = [name for name in plan.contact_fields if not getattr(contact, name)]
         if blank:
             for name in blank:
                 setattr(contact, name, plan.contact_fields[name])
