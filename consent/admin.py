@@ -16,6 +16,8 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from import_export.admin import ImportMixin
+from import_export.formats.base_formats import CSV, XLSX
 
 from . import services
 from .admin_tools import BigTableAdmin, form_action
@@ -31,6 +33,7 @@ from .models import (
     Tag,
 )
 from .phones import normalize_phone, phone_hash, try_normalize_phone
+from .resources import ConsentImportResource
 from .selectors import consent_overview
 
 STATUS_BADGES = {
@@ -372,7 +375,7 @@ class ExportForm(forms.Form):
 
 
 @admin.register(ConsentEvent)
-class ConsentEventAdmin(PhoneSearchMixin, BigTableAdmin):
+class ConsentEventAdmin(ImportMixin, PhoneSearchMixin, BigTableAdmin):
     list_display = [
         "occurred_at",
         "phone",
@@ -388,6 +391,14 @@ class ConsentEventAdmin(PhoneSearchMixin, BigTableAdmin):
     search_fields = ["=source"]
     search_help_text = "A phone number in any format, or an exact source."
     change_list_template = "admin/consent/consentevent/change_list.html"
+    # Import: contacts with their consent, through the consent service (preview, then confirm).
+    resource_classes = [ConsentImportResource]
+    import_formats = [CSV, XLSX]
+    # Keep our change list (its Export link); it links to the import page itself.
+    import_export_change_list_template = None
+
+    def has_import_permission(self, request) -> bool:
+        return request.user.has_perm("consent.import_consent")
 
     @admin.display(description="Disclosure")
     def disclosure_version(self, event: ConsentEvent) -> str:
@@ -421,6 +432,7 @@ class ConsentEventAdmin(PhoneSearchMixin, BigTableAdmin):
 
     def changelist_view(self, request, extra_context=None):
         extra_context = (extra_context or {}) | {
+            "has_import_permission": self.has_import_permission(request),
             "can_export": request.user.has_perm("consent.export_consent"),
             "export_url": reverse("admin:consent_consentevent_export"),
         }

@@ -348,6 +348,7 @@ class ConsentEvent(models.Model):
         ]
         permissions = [
             ("export_consent", "Can export consent records, the opt-out log and suppressions"),
+            ("import_consent", "Can import contacts with their consent"),
             ("record_opt_out", "Can record an opt-out on someone's behalf"),
         ]
 
@@ -455,11 +456,9 @@ class Suppression(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(
-                fields=["phone_hash"],
-                condition=Q(lifted_at__isnull=True),
-                name="suppression_active",
-            ),
+            # Plain, not partial: the gate asks "active at a moment" (lifted_at null or later),
+            # which a partial index on lifted_at IS NULL cannot serve (a seq scan, 3 ms).
+            models.Index(fields=["phone_hash"], name="suppression_phone_hash"),
             models.Index(fields=["created_at"]),
         ]
         constraints = [

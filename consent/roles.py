@@ -38,6 +38,7 @@ CONSENT_PERMISSIONS: dict[str, list[str]] = {
         "consent.add_suppression",
         "consent.change_suppression",
         "consent.export_consent",
+        "consent.import_consent",
         "consent.record_opt_out",
         "consent.erase_contact",
     ],
