@@ -246,6 +246,7 @@ def stop_request(phone: str, n: int) -> Request:
 @dataclass
 class Results:
     latencies: list[float] = field(default_factory=list)
+    finished: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
     bodies: dict[int, bytes] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
@@ -261,7 +262,7 @@ def run_load(port: int, requests: list[Request], concurrency: int) -> Results:
 
     def worker() -> None:
         conn = http.client.HTTPConnection(HOST, port, timeout=30)
-        latencies, statuses, bodies = [], {}, {}
+        latencies, finished, statuses, bodies = [], [], {}, {}
         while time.monotonic() < deadline:
             with lock:
                 index = next(cursor, None)
@@ -282,7 +283,8 @@ def run_load(port: int, requests: list[Request], concurrency: int) -> Results:
                 with lock:
                     results.errors.append(repr(exc))
                 continue
-            latencies.append(time.perf_counter() - start)
+            finished.append(time.perf_counter())
+            latencies.append(finished[-1] - start)
             statuses[response.status] = statuses.get(response.status, 0) + 1
             bodies[index] = body
             if response.will_close:
@@ -290,6 +292,7 @@ def run_load(port: int, requests: list[Request], concurrency: int) -> Results:
         conn.close()
         with lock:
             results.latencies.extend(latencies)
+            results.finished.extend(finished)
             results.bodies.update(bodies)
             for status, count in statuses.items():
                 results.statuses[status] = results.statuses.get(status, 0) + count
@@ -315,6 +318,16 @@ def report(label: str, results: Results) -> None:
         f"mean {statistics.fmean(latencies) * 1e3:.1f} ms; statuses {results.statuses}"
         + (f"; {len(results.errors)} errors, e.g. {results.errors[0]}" if results.errors else "")
     )
+
+
+def quarters(results: Results) -> str:
+    """Requests/s in each quarter of the run: a slowdown as tables grow would show here."""
+    ends = sorted(results.finished)
+    size = len(ends) // 4
+    if size < 2:
+        return ""
+    rates = [(size - 1) / (ends[(i + 1) * size - 1] - ends[i * size]) for i in range(4)]
+    return "  req/s by quarter: " + " / ".join(f"{rate:,.0f}" for rate in rates)
 
 
 def counts() -> dict[str, int]:
@@ -352,6 +365,7 @@ def main() -> None:
     try:
         results = run_load(port, requests, CONCURRENCY)
         report("STOP", results)
+        print(quarters(results))
         expected_reply = f"<Message>{CONFIRMATION}</Message>".encode()
         replies_ok = all(expected_reply in body for body in results.bodies.values())
         print(f"  every answer is the one confirmation: {replies_ok}")

@@ -121,23 +121,33 @@ def _insert(
 ) -> list[int]:
     """INSERT `rows` (dicts with the same field names) in one statement; their ids if asked."""
     names = tuple(rows[0])
-    fields = [model._meta.get_field(name) for name in names]
+    sql, adapted = _insert_sql(model, names, len(rows), returning)
     params = [
-        field.get_db_prep_save(row[name], connection)
+        field.get_db_prep_save(row[name], connection) if field else row[name]
         for row in rows
-        for field, name in zip(fields, names, strict=True)
+        for field, name in zip(adapted, names, strict=True)
     ]
     with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(model, names, len(rows), returning), params)
+        cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()] if returning else []
 
 
+# Only these need the field's own adaptation; strings and numbers go to the driver as they are.
+_ADAPTED = (models.DateTimeField, models.JSONField)
+
+
 @lru_cache(maxsize=32)
-def _insert_sql(model: type[models.Model], names: tuple[str, ...], count: int, returning: bool):
+def _insert_sql(
+    model: type[models.Model], names: tuple[str, ...], count: int, returning: bool
+) -> tuple[str, tuple[models.Field | None, ...]]:
+    """The statement, and per column the field that adapts its values (None: as they are)."""
     quote = connection.ops.quote_name
     opts = model._meta
-    columns = ", ".join(quote(opts.get_field(name).column) for name in names)
+    fields = [opts.get_field(name) for name in names]
+    columns = ", ".join(quote(field.column) for field in fields)
     marks = "(" + ", ".join(["%s"] * len(names)) + ")"
     # Identifiers come from the model, quoted; every value is a parameter.
     sql = f"INSERT INTO {quote(opts.db_table)} ({columns}) VALUES {', '.join([marks] * count)}"  # noqa: S608
-    return sql + f" RETURNING {quote(opts.pk.column)}" if returning else sql
+    if returning:
+        sql += f" RETURNING {quote(opts.pk.column)}"
+    return sql, tuple(f if isinstance(f, _ADAPTED) else None for f in fields)
