@@ -1,21 +1,31 @@
 """Dispatch: hand due messages to the provider, in batches, at most once each.
 
-One call of `dispatch_batch` claims up to `SMS_DISPATCH_BATCH` due messages (queued or held
-whose `next_attempt_at` has come) with `SELECT ... FOR UPDATE SKIP LOCKED`, marks them
-`sending` under a lease, and for each one, in order:
+One call of `Dispatcher.run_batch` claims up to `SMS_DISPATCH_BATCH` due messages (queued or
+held whose `next_attempt_at` has come) with `SELECT ... FOR UPDATE SKIP LOCKED`, marks them
+`sending` under one lease, and then:
 
-1. holds it if the recipient's quiet hours, the frequency cap or the sender's daily cap say
-   not now (status `held`, `next_attempt_at` = when it may go);
-2. takes the sender's rate tokens (waiting for its turn, shared by all workers);
-3. asks the consent gate **immediately before** the hand-off: an opt-out committed by then
-   blocks the message;
-4. hands it over and records the outcome: `sent` with the provider's id; a transient error
-   goes back to `queued` with exponential backoff and jitter (until `SMS_MAX_ATTEMPTS`); a
-   permanent one fails at once, with its side effects (21610 opt-out, invalid numbers).
+1. holds each message the recipient's quiet hours, the frequency cap or a pending
+   reassigned-number check say not now for (status `held`, `next_attempt_at` = when it may go),
+   and blocks those without an active sender or to a reassigned number;
+2. takes the others in chunks of one sender (`throttle.chunks`): counts a chunk against the
+   sender's daily segment cap (what does not fit is held until midnight UTC) and takes its
+   rate tokens in one go (shared by all workers), then hands each message over at the moment
+   its own tokens are paid for (`throttle.pace`);
+3. right before each hand-off, asks the consent gate: an opt-out committed by then blocks the
+   message. Before that: no hand-off starts once less than `LEASE_MARGIN` of the lease is left
+   (the message goes back to the queue untried), so reconciliation never judges a row whose
+   hand-off may still be under way; and a message whose earlier attempt may have reached the
+   provider (a timeout, a 5xx) is looked up there first (`find_sent`): found, it is recorded
+   as sent instead of being sent again;
+4. records the outcomes: a chunk's `sent` rows in one transaction, each guarded by the lease;
+   a transient error goes back to `queued` with exponential backoff and jitter (until
+   `SMS_MAX_ATTEMPTS`); a permanent one fails at once, with its side effects (21610 opt-out,
+   invalid numbers).
 
-A worker killed mid-batch leaves `sending` rows whose lease expires; `reconcile_expired_leases`
-asks the provider whether each was accepted: found, it becomes `sent`; the provider certain it
-has none, it is queued again; otherwise it is held for a person. Never blindly re-sent.
+A worker killed mid-batch leaves `sending` rows (claimed, or handed over and not yet recorded)
+whose lease expires; `reconcile_expired_leases` asks the provider whether each was accepted:
+found, it becomes `sent`; the provider certain it has none, it is queued again; otherwise it is
+held for a person. Never blindly re-sent.
 """
 
 from __future__ import annotations
@@ -27,9 +37,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -47,11 +58,16 @@ from .models import (
     ReassignedNumberCheck,
 )
 from .models.outbound import WAITING
-from .providers import OutboundRequest, ProviderError, get_backend
+from .providers import OutboundRequest, ProviderError, SendResult, get_backend
 from .reassigned import check_reassigned, reassigned_side_effects
 from .services import apply_error_side_effects, record_event
 
 log = logging.getLogger(__name__)
+
+#: Share of the lease that must be left for a hand-off to start: the request (bounded by the
+#: provider client's timeout) and the settle after it must end before the lease does, because
+#: reconciliation judges rows whose lease expired as abandoned.
+LEASE_MARGIN = 0.25
 
 _GATE_TO_BLOCK = {
     Reason.NO_CONSENT: BlockReason.NO_CONSENT,
@@ -72,6 +88,7 @@ class DispatchReport:
     blocked: int = 0
     retried: int = 0
     failed: int = 0
+    released: int = 0
     campaigns: set[int] = field(default_factory=set)
 
     def add(self, outcome: str) -> None:
@@ -156,11 +173,153 @@ def _block(message: OutboundMessage, reason: str) -> None:
     )
 
 
+def _release(message: OutboundMessage) -> None:
+    """Give a claimed message back untried: too little of its lease is left to hand it over."""
+    _settle(
+        message,
+        event=MessageEvent.Kind.RELEASED,
+        why="lease_ending",
+        fields={
+            "status": MessageStatus.QUEUED,
+            "lease_expires_at": None,
+            "attempts": F("attempts") - 1,  # it never reached the provider
+        },
+    )
+
+
+@dataclass(frozen=True)
+class Handed:
+    """A message the provider accepted (or was found to have), waiting for its chunk's settle."""
+
+    message: OutboundMessage
+    result: SendResult
+    at: datetime
+    note: dict[str, Any] = field(default_factory=dict)
+
+
+#: Columns `_settle_sent` writes per row, and what it writes, from a `Handed`.
+_SENT_COLUMNS: tuple[tuple[str, Callable[[Handed], Any]], ...] = (
+    ("provider_sid", lambda item: item.result.provider_sid),
+    ("sent_at", lambda item: item.at),
+    ("segments", lambda item: item.message.segments),
+    ("encoding", lambda item: item.message.encoding),
+    ("price", lambda item: item.result.price),
+    ("price_unit", lambda item: item.result.price_unit),
+)
+
+
+def _settle_sent(handed: list[Handed]) -> int:
+    """Record accepted messages as `sent`, in one transaction; returns how many were still ours.
+
+    Each row is guarded by its lease like `_settle`: one that reconciliation took meanwhile
+    (it then found the message at the provider) is left as it is. The rows still ours are
+    locked first, then updated with one statement run for every row (psycopg pipelines them):
+    an ORM `update()` with a CASE per column costs more than the whole hand-off.
+    """
+    if not handed:
+        return 0
+    leases = {item.message.pk: item.message.lease_expires_at for item in handed}
+    field = OutboundMessage._meta.get_field
+    qn = connection.ops.quote_name
+    assignments = ", ".join(f"{qn(field(name).column)} = %s" for name, _ in _SENT_COLUMNS)
+    update = (
+        f"UPDATE {qn(OutboundMessage._meta.db_table)} SET {qn('status')} = %s, "  # noqa: S608
+        f"{qn('reason')} = '', {qn('lease_expires_at')} = NULL, {assignments} "
+        f"WHERE {qn('id')} = %s AND {qn('status')} = %s AND {qn('lease_expires_at')} = %s"
+    )
+    lease_field = field("lease_expires_at")
+    with transaction.atomic():
+        locked = set(
+            OutboundMessage.objects.select_for_update()
+            .filter(pk__in=leases, status=MessageStatus.SENDING)
+            .values_list("pk", "lease_expires_at")
+        )
+        ours = [item for item in handed if (item.message.pk, leases[item.message.pk]) in locked]
+        if ours:
+            rows = [
+                [
+                    MessageStatus.SENT.value,
+                    *(field(name).get_db_prep_value(get(item), connection) for name, get in
+                      _SENT_COLUMNS),
+                    item.message.pk,
+                    MessageStatus.SENDING.value,
+                    lease_field.get_db_prep_value(item.message.lease_expires_at, connection),
+                ]
+                for item in ours
+            ]  # fmt: skip
+            with connection.cursor() as cursor:
+                cursor.executemany(update, rows)
+            MessageEvent.objects.bulk_create(
+                MessageEvent(
+                    message=item.message,
+                    kind=MessageEvent.Kind.SENT,
+                    at=item.at,
+                    data={"sid": item.result.provider_sid, **item.note},
+                )
+                for item in ours
+            )
+    if len(ours) < len(handed):
+        log.warning(
+            "%d accepted messages changed under us (lease expired?); their sent outcome is "
+            "kept aside",
+            len(handed) - len(ours),
+        )
+    return len(ours)
+
+
 def backoff_seconds(attempts: int, retry_after: float | None = None) -> float:
     """Exponential backoff with jitter: base·2^(n-1), capped, scaled by a random 0.5-1.0."""
     raw = min(settings.SMS_BACKOFF_MAX, settings.SMS_BACKOFF_BASE * 2 ** max(attempts - 1, 0))
     delay = raw * (0.5 + random.random() / 2)
     return max(delay, retry_after or 0.0)
+
+
+def maybe_accepted(error: ProviderError) -> bool:
+    """Whether the provider may have taken the message although the call failed.
+
+    A 5xx, a timeout or a broken connection leave it unknown; a 429 or an authentication error
+    mean the request was refused.
+    """
+    return error.http_status is None or error.http_status >= 500
+
+
+def _opted_in_dates(messages: list[OutboundMessage]) -> dict[tuple[int, int], datetime | None]:
+    """When each marketing recipient of the batch opted in, in one query (reassigned check)."""
+    marketing = [m for m in messages if m.message_type == MessageType.MARKETING]
+    if not marketing:
+        return {}
+    rows = ConsentState.objects.filter(
+        contact_id__in={m.contact_id for m in marketing},
+        program_id__in={m.program_id for m in marketing},
+    ).values_list("contact_id", "program_id", "opted_in_at")
+    return {(contact_id, program_id): at for contact_id, program_id, at in rows}
+
+
+def _maybe_accepted_before(messages: list[OutboundMessage]) -> set[int]:
+    """Ids of the messages an earlier attempt of which may have reached the provider."""
+    again = [m.pk for m in messages if m.attempts > 1]  # claim_due counted this attempt
+    if not again:
+        return set()
+    return set(
+        MessageEvent.objects.filter(
+            message_id__in=again, kind=MessageEvent.Kind.RETRIED, data__maybe_accepted=True
+        ).values_list("message_id", flat=True)
+    )
+
+
+def _request(message: OutboundMessage) -> OutboundRequest:
+    sender = message.sender
+    return OutboundRequest(
+        message_id=message.pk,
+        to=message.to,
+        body=message.body,
+        from_number=None if sender.messaging_service_sid else sender.phone_number,
+        messaging_service_sid=sender.messaging_service_sid,
+        status_callback=status_callback_url(message.pk),
+    )
+
+
+_ASK = object()
 
 
 class Dispatcher:
@@ -179,17 +338,34 @@ class Dispatcher:
         self.policy_hold = policy_hold or default_policy_hold()
 
     def run_batch(self, *, limit: int | None = None) -> DispatchReport:
+        """Claim one batch and see every message of it out of `sending` (module docstring)."""
         report = DispatchReport()
         messages = claim_due(limit=limit or settings.SMS_DISPATCH_BATCH)
         report.claimed = len(messages)
+        report.campaigns = {m.campaign_id for m in messages if m.campaign_id}
+        if not messages:
+            return report
+        now = timezone.now()
+        opted_in = _opted_in_dates(messages)
+        ready = []
         for message in messages:
-            report.add(self.process(message))
-            if message.campaign_id:
-                report.campaigns.add(message.campaign_id)
+            outcome = self._screen(message, now, opted_in)
+            if outcome is None:
+                ready.append(message)
+            else:
+                report.add(outcome)
+        look_up = _maybe_accepted_before(ready)
+        for rate, chunk in throttle.chunks(ready):
+            self._send_chunk(chunk, rate, look_up, report)
         return report
 
-    def process(self, message: OutboundMessage) -> str:
-        now = timezone.now()
+    def _screen(
+        self,
+        message: OutboundMessage,
+        now: datetime,
+        opted_in: dict[tuple[int, int], datetime | None],
+    ) -> str | None:
+        """Hold or block the message if it may not go now (the outcome), else None."""
         analysis = analyze(message.body)
         message.segments, message.encoding = analysis.segments, analysis.encoding
         hold = self.policy_hold(message, now)
@@ -201,22 +377,68 @@ class Dispatcher:
         if sender is None or not sender.active:
             _block(message, BlockReason.NO_SENDER)
             return "blocked"
-        reassigned = self.reassigned_verdict(message, now)
+        reassigned = self.reassigned_verdict(
+            message, now, opted_in_at=opted_in.get((message.contact_id, message.program_id))
+        )
         if reassigned == "blocked":
             _block(message, BlockReason.REASSIGNED)
             return "blocked"
         if reassigned is not None:
             _hold(message, HoldReason.REASSIGNED_CHECK, reassigned)
             return "held"
-        if not throttle.use_daily_segments(sender, message.segments, now=now):
-            _hold(message, HoldReason.DAILY_CAP, throttle.next_utc_midnight(now))
-            return "held"
-        rate = message.campaign.throttle_mps if message.campaign_id else None
-        wait = throttle.acquire(
-            sender, message.segments, rate=min(filter(None, [rate, sender.mps]))
-        )
-        if wait > 0:
-            self.sleep(wait)
+        return None
+
+    def _send_chunk(
+        self, chunk: list[OutboundMessage], rate: float, look_up: set[int], report: DispatchReport
+    ) -> None:
+        """Daily cap, rate tokens, then each hand-off at its moment; one settle for the sent."""
+        sender = chunk[0].sender
+        now = timezone.now()
+        if sender.daily_segment_cap:
+            fits = throttle.reserve_daily_segments(sender, [m.segments for m in chunk], now=now)
+            for message in [m for m, fit in zip(chunk, fits, strict=True) if not fit]:
+                _hold(message, HoldReason.DAILY_CAP, throttle.next_utc_midnight(now))
+                report.add("held")
+            chunk = [m for m, fit in zip(chunk, fits, strict=True) if fit]
+            if not chunk:
+                return
+        wait = throttle.acquire(sender, sum(m.segments for m in chunk), rate=rate)
+        start = time.monotonic()
+        handed: list[Handed] = []
+        unsent_segments = 0
+        try:
+            for message, offset in zip(chunk, throttle.pace(chunk, wait, rate), strict=True):
+                pause = start + offset - time.monotonic()
+                if pause > 0:
+                    self.sleep(pause)
+                outcome = self._deliver(message, look_up, handed)
+                if outcome == "released":
+                    unsent_segments += message.segments
+                report.add(outcome)
+        finally:
+            _settle_sent(handed)
+            if unsent_segments and sender.daily_segment_cap:
+                throttle.return_daily_segments(sender, unsent_segments, day=now.date())
+
+    def _deliver(self, message: OutboundMessage, look_up: set[int], handed: list[Handed]) -> str:
+        """Hand one message over (or find it already there); `sent` ones join `handed`."""
+        margin = timedelta(seconds=settings.SMS_LEASE_SECONDS * LEASE_MARGIN)
+        if timezone.now() >= message.lease_expires_at - margin:
+            _release(message)
+            return "released"
+        request = _request(message)
+        if message.pk in look_up:
+            try:
+                found = self.backend.find_sent(request, since=message.created_at)
+            except ProviderError as error:
+                return self._failed(message, error)
+            except NotImplementedError:
+                found = None  # this backend cannot tell: send, as without the lookup
+            if found and OutboundMessage.objects.filter(provider_sid=found.provider_sid).exists():
+                found = None  # another message of the same text to the same number, not ours
+            if found is not None:
+                handed.append(Handed(message, found, timezone.now(), {"found_by_lookup": True}))
+                return "sent"
         # The last word, right before hand-off: an opt-out committed by now stops it.
         verdict = gate(
             contact_id=message.contact_id,
@@ -227,28 +449,38 @@ class Dispatcher:
         if verdict != Reason.OK:
             _block(message, _GATE_TO_BLOCK.get(verdict, verdict))
             return "blocked"
-        return self._hand_off(message)
+        try:
+            result = self.backend.send(request)
+        except ProviderError as error:
+            return self._failed(message, error)
+        handed.append(Handed(message, result, timezone.now()))
+        return "sent"
 
-    def reassigned_verdict(self, message: OutboundMessage, now: datetime):
+    def reassigned_verdict(
+        self, message: OutboundMessage, now: datetime, *, opted_in_at: Any = _ASK
+    ):
         """Before marketing to an old consent, ask whether the number changed hands since.
 
         Returns None (go ahead), "blocked" (reassigned: the number is suppressed and the
         consent revoked), or a time to hold until (no answer yet, or "no data" under a
         hold policy). Every answer is stored as evidence; a recent one is reused.
+        `opted_in_at`: when the consent was given, if the caller already read it.
         """
         if message.message_type != MessageType.MARKETING:
             return None
         days = timedelta(days=settings.REASSIGNED_CHECK_AFTER_DAYS)
-        state = (
-            ConsentState.objects.filter(
-                contact_id=message.contact_id, program_id=message.program_id
+        if opted_in_at is _ASK:
+            state = (
+                ConsentState.objects.filter(
+                    contact_id=message.contact_id, program_id=message.program_id
+                )
+                .only("opted_in_at")
+                .first()
             )
-            .only("opted_in_at")
-            .first()
-        )
-        if state is None or state.opted_in_at is None or state.opted_in_at > now - days:
+            opted_in_at = state.opted_in_at if state else None
+        if opted_in_at is None or opted_in_at > now - days:
             return None
-        since = state.opted_in_at.date()
+        since = opted_in_at.date()
         check = (
             ReassignedNumberCheck.objects.filter(
                 phone=message.to, checked_at__gte=now - days, date_asked__lte=since
@@ -271,38 +503,6 @@ class Dispatcher:
             return now + timedelta(days=365)  # a person decides
         return None
 
-    def _hand_off(self, message: OutboundMessage) -> str:
-        sender = message.sender
-        request = OutboundRequest(
-            message_id=message.pk,
-            to=message.to,
-            body=message.body,
-            from_number=None if sender.messaging_service_sid else sender.phone_number,
-            messaging_service_sid=sender.messaging_service_sid,
-            status_callback=status_callback_url(message.pk),
-        )
-        try:
-            result = self.backend.send(request)
-        except ProviderError as error:
-            return self._failed(message, error)
-        _settle(
-            message,
-            event=MessageEvent.Kind.SENT,
-            data={"sid": result.provider_sid},
-            fields={
-                "status": MessageStatus.SENT,
-                "reason": "",
-                "provider_sid": result.provider_sid,
-                "sent_at": timezone.now(),
-                "lease_expires_at": None,
-                "segments": message.segments,
-                "encoding": message.encoding,
-                "price": result.price,
-                "price_unit": result.price_unit,
-            },
-        )
-        return "sent"
-
     def _failed(self, message: OutboundMessage, error: ProviderError) -> str:
         attempts = message.attempts  # this one included: claim_due counted it
         if error.transient and attempts < settings.SMS_MAX_ATTEMPTS:
@@ -316,6 +516,8 @@ class Dispatcher:
                     "http_status": error.http_status,
                     "delay_seconds": round(delay, 2),
                     "attempt": attempts,
+                    # The next attempt looks the message up at the provider before sending.
+                    "maybe_accepted": maybe_accepted(error),
                 },
                 fields={
                     "status": MessageStatus.QUEUED,
