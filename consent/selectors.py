@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import models
+from django.db import connection, models
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -176,6 +176,17 @@ def consent_overview(contact: Contact) -> list[dict]:
     return rows
 
 
+def _gate_sql() -> str:
+    state, suppression = ConsentState._meta.db_table, Suppression._meta.db_table
+    # Table names come from the models; every value is a parameter.
+    return (
+        f"SELECT (SELECT status FROM {state} WHERE contact_id = %s AND program_id = %s), "  # noqa: S608
+        f"EXISTS (SELECT 1 FROM {suppression} WHERE phone_hash = %s "
+        "AND (program_id IS NULL OR program_id = %s) "
+        "AND (lifted_at IS NULL OR lifted_at > %s) AND created_at <= %s)"
+    )
+
+
 def gate(
     *,
     contact_id: int,
@@ -188,28 +199,19 @@ def gate(
 
     Same rules and the same answer as `can_message(contact.phone, program, message_type)`
     (tests/consent/test_gate_equivalence.py holds them together), without parsing the number.
+    One fixed statement: building it with the ORM cost 1 ms of the 2.7 ms dispatch spends per
+    message (bench/bench_dispatch.py), the statement itself 0.13 ms.
     """
     if not program.active:
         return Reason.PROGRAM_INACTIVE
     if not _covers(program, message_type):
         return Reason.MESSAGE_TYPE_NOT_COVERED
-    at = at or timezone.now()
-    row = (
-        Contact.objects.filter(pk=contact_id)
-        .annotate(
-            consent=models.Subquery(
-                ConsentState.objects.filter(contact=OuterRef("pk"), program=program).values(
-                    "status"
-                )[:1]
-            ),
-            suppressed=Exists(active_suppressions(phone_hash_, program, at)),
+    moment = connection.ops.adapt_datetimefield_value(at or timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _gate_sql(), [contact_id, program.pk, phone_hash_, program.pk, moment, moment]
         )
-        .values_list("consent", "suppressed")
-        .first()
-    )
-    if row is None:
-        return Reason.NO_CONSENT
-    status, suppressed = row
+        status, suppressed = cursor.fetchone()
     if suppressed:
         return Reason.SUPPRESSED
     if status == ConsentStatus.OPTED_OUT:
