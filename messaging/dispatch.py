@@ -56,6 +56,7 @@ from .models import (
     MessageStatus,
     OutboundMessage,
     ReassignedNumberCheck,
+    StatusCallback,
 )
 from .models.outbound import WAITING
 from .providers import OutboundRequest, ProviderError, SendResult, get_backend
@@ -264,7 +265,25 @@ def _settle_sent(handed: list[Handed]) -> int:
             "kept aside",
             len(handed) - len(ours),
         )
+    _apply_early_callbacks(ours)
     return len(ours)
+
+
+def _apply_early_callbacks(sent: list[Handed]) -> None:
+    """Status callbacks can beat us to the database: apply the ones that arrived before the
+    SID was recorded (one indexed look-up per chunk; there are rarely any)."""
+    from .callbacks import callbacks_apply_pending
+
+    by_sid = {item.result.provider_sid: item.message for item in sent}
+    early = set(
+        StatusCallback.objects.filter(
+            provider_sid__in=list(by_sid), message__isnull=True
+        ).values_list("provider_sid", flat=True)
+    )
+    for sid in early:
+        message = by_sid[sid]
+        message.provider_sid = sid
+        callbacks_apply_pending(message)
 
 
 def backoff_seconds(attempts: int, retry_after: float | None = None) -> float:

@@ -226,3 +226,27 @@ def test_concurrent_claims_never_share_a_message(program):
         thread.join()
     ids = [pk for batch in claimed for pk in batch]
     assert len(ids) == len(set(ids)) == 60
+
+
+def test_a_status_callback_that_beat_the_dispatcher_is_applied_once_the_sid_is_known(queued):
+    from messaging.callbacks import status_callback_receive
+
+    class KnownSid(Provider):
+        def send(self, request):
+            self.sent.append(request)
+            return SendResult(provider_sid=f"SMearly{request.message_id}")
+
+    first = OutboundMessage.objects.order_by("pk").first()
+    # Twilio's "delivered" arrives while our worker is still recording the hand-off.
+    status_callback_receive(
+        params={
+            "MessageSid": f"SMearly{first.pk}",
+            "MessageStatus": "delivered",
+            "AccountSid": "AC00000000000000000000000000000000",
+        }
+    )
+    dispatcher(KnownSid()).run_batch()
+    first.refresh_from_db()
+    assert first.status == "delivered" and first.delivered_at is not None
+    others = OutboundMessage.objects.exclude(pk=first.pk)
+    assert set(others.values_list("status", flat=True)) == {"sent"}
