@@ -32,6 +32,15 @@ def test_it_creates_programs_contacts_and_varied_consent_histories_once():
             ).exists()
         )
 
+    from campaigns.models import Campaign
+    from campaigns.services import launch_problems
+    from templates.models import TemplateVersion
+
+    assert TemplateVersion.objects.filter(status="approved").count() == 2
+    assert TemplateVersion.objects.filter(status="pending_review").count() == 1
+    campaign = Campaign.objects.get()
+    assert launch_problems(campaign) == []  # ready to launch from the admin
+
     call_command("seed_demo", contacts=150, seed=7)
     assert Contact.objects.count() == 150
 

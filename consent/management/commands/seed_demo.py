@@ -87,7 +87,67 @@ class Command(BaseCommand):
                 Tag.objects.create(name=n) for n in ("vip", "newsletter", "wholesale", "lapsed")
             ]
             made = self.create_contacts(rng, contacts, offers, appointments, tags)
-        self.stdout.write(self.style.SUCCESS(f"Demo data loaded: 2 programs, {made} contacts."))
+            self.create_sending(offers, appointments)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo data loaded: 2 programs, {made} contacts, a sender, approved templates "
+                "and a draft campaign."
+            )
+        )
+
+    def create_sending(self, offers: Program, appointments: Program) -> None:
+        """A sender, approved templates (written and reviewed by different people), a campaign."""
+        from django.contrib.auth.models import Group, User
+
+        from campaigns.models import Audience, Campaign, CampaignVariant
+        from consent.roles import COMPLIANCE, MARKETING
+        from messaging.models import Sender, SenderKind
+        from templates.models import MessageTemplate, TemplateVersion
+
+        marketer, _ = User.objects.get_or_create(username="marketing", defaults={"is_staff": True})
+        marketer.groups.add(Group.objects.get(name=MARKETING))
+        reviewer, _ = User.objects.get_or_create(username="compliance", defaults={"is_staff": True})
+        reviewer.groups.add(Group.objects.get(name=COMPLIANCE))
+        sender = Sender.objects.create(
+            name="Acme short code", phone_number=SHORT_CODE, kind=SenderKind.SHORT_CODE, mps=30
+        )
+        sender.programs.add(offers, appointments)
+        bodies = {
+            (offers, "Weekend sale", "promotional"): (
+                "Acme Outdoor: {first_name|Hi there}, 20% off tents this weekend at "
+                "https://acme.example/sale Reply STOP to opt out"
+            ),
+            (appointments, "Service reminder", "reminder"): (
+                "Acme Outdoor Service Center: hi {first_name|there}, your bike is booked for "
+                "{event.appointment_at:datetime}. Reply STOP to opt out"
+            ),
+        }
+        versions = []
+        for (program, name, category), body in bodies.items():
+            template = MessageTemplate.objects.create(
+                name=name, program=program, category=category, owner=marketer
+            )
+            version = TemplateVersion.objects.create(template=template, body=body, author=marketer)
+            version.submit(by=marketer)
+            version.approve(by=reviewer, note="Checked against the 10DLC sample messages.")
+            versions.append(version)
+        TemplateVersion.objects.create(
+            template=versions[0].template,
+            author=marketer,
+            body="Acme Outdoor: {first_name|Hi there}, 25% off tents until Sunday at "
+            "https://acme.example/sale Reply STOP to opt out",
+        ).submit(by=marketer)  # waits in the review queue
+        audience = Audience.objects.create(
+            name="Gold members",
+            description="Loyalty tier gold, opted in to offers",
+            filters={"attributes": {"loyalty_tier": "gold"}, "consent": {"program": "offers"}},
+            created_by=marketer,
+        )
+        campaign = Campaign.objects.create(
+            name="Weekend tent sale", program=offers, audience=audience, created_by=marketer
+        )
+        campaign.senders.add(sender)
+        CampaignVariant.objects.create(campaign=campaign, label="A", template_version=versions[0])
 
     def create_programs(self) -> tuple[Program, Program]:
         now = timezone.now()
