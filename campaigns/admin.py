@@ -119,7 +119,10 @@ class VariantInline(admin.TabularInline):
 
 
 class TestSendForm(forms.Form):
-    phone = forms.CharField(max_length=40, help_text="Any format. It must have consent too.")
+    # Optional in HTML: the field sits in the change form, whose Save must not require it.
+    phone = forms.CharField(
+        max_length=40, required=False, help_text="Any format. It must have consent too."
+    )
 
 
 @admin.register(Campaign)
@@ -251,7 +254,7 @@ class CampaignAdmin(admin.ModelAdmin):
         if request.method != "POST" or not self.has_change_permission(request, campaign):
             raise PermissionDenied
         form = TestSendForm(request.POST)
-        if not form.is_valid():
+        if not form.is_valid() or not form.cleaned_data["phone"].strip():
             self.message_user(request, "Give a phone number.", messages.ERROR)
             return redirect("admin:campaigns_campaign_change", pk)
         try:
