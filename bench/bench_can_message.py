@@ -32,6 +32,8 @@ from django.utils import timezone
 
 django.setup()
 
+from common import CONSENT_TABLES, CONTACTS_SQL, require_scratch_postgres, run_steps  # noqa: E402
+
 # The app's modules need the app registry, hence after setup().
 from consent.models import Program  # noqa: E402
 from consent.phones import phone_hash  # noqa: E402
@@ -42,20 +44,7 @@ CONTACTS = int(os.environ.get("BENCH_CONTACTS", 1_000_000))
 CALLS = 2_000
 RUNS = 3
 
-TABLES = (
-    "consent_consentconfirmation, consent_consentstate, consent_consentevent, "
-    "consent_suppression, consent_contact_tags, consent_contact, consent_disclosure, "
-    "consent_program"
-)
-
-
-def require_scratch_postgres() -> None:
-    name = settings.DATABASES["default"]["NAME"]
-    if connection.vendor != "postgresql" or "bench" not in name:
-        sys.exit(
-            "Needs DATABASE_URL=postgres://.../<scratch db whose name contains 'bench'>; "
-            "its consent tables are emptied."
-        )
+TABLES = CONSENT_TABLES
 
 
 def generate(contacts: int) -> Program:
@@ -69,13 +58,7 @@ def generate(contacts: int) -> Program:
     steps = [
         (
             "contacts",
-            """
-            INSERT INTO consent_contact (phone, phone_hash, first_name, last_name, email, locale,
-                time_zone, state, postal_code, country, attributes, created_at, updated_at)
-            SELECT p, encode(hmac(p, %(key)s, 'sha256'), 'hex'), 'Bench', 'Contact ' || g, '',
-                'en', '', 'CA', '', 'US', '{}', now(), now()
-            FROM (SELECT g, '+1415' || (2000000 + g) AS p FROM generate_series(1, %(n)s) g) s
-            """,
+            CONTACTS_SQL,
         ),
         (
             "opt-ins",
@@ -131,12 +114,7 @@ def generate(contacts: int) -> Program:
         "disclosure": disclosure.pk,
         "hash": disclosure.text_hash,
     }
-    with connection.cursor() as cursor:
-        for label, sql in steps:
-            start = time.perf_counter()
-            cursor.execute(sql, params)
-            print(f"  {label:<20}{cursor.rowcount:>10,} rows {time.perf_counter() - start:6.1f} s")
-        cursor.execute("VACUUM ANALYZE")
+    run_steps(steps, params, width=20)
     return program
 
 

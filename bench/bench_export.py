@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,11 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 import django
-from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 
 django.setup()
+
+from common import CONSENT_TABLES, RssSampler, require_scratch_postgres, rss, run_steps  # noqa: E402
 
 # The app's modules need the app registry, hence after setup().
 from consent import exports  # noqa: E402
@@ -42,20 +42,7 @@ CONTACTS = int(os.environ.get("BENCH_CONTACTS", 900_000))
 SMALL = 100_000  # rows for the XLSX run
 RUNS = 3
 
-TABLES = (
-    "consent_consentconfirmation, consent_consentstate, consent_consentevent, "
-    "consent_suppression, consent_contact_tags, consent_contact, consent_disclosure, "
-    "consent_program"
-)
-
-
-def require_scratch_postgres() -> None:
-    name = settings.DATABASES["default"]["NAME"]
-    if connection.vendor != "postgresql" or "bench" not in name:
-        sys.exit(
-            "Needs DATABASE_URL=postgres://.../<scratch db whose name contains 'bench'>; "
-            "its consent tables are emptied."
-        )
+TABLES = CONSENT_TABLES
 
 
 def generate(contacts: int) -> Program:
@@ -119,38 +106,8 @@ def generate(contacts: int) -> Program:
         "disclosure": disclosure.pk,
         "hash": disclosure.text_hash,
     }
-    with connection.cursor() as cursor:
-        for label, sql in steps:
-            start = time.perf_counter()
-            cursor.execute(sql, params)
-            print(f"  {label:<16}{cursor.rowcount:>10,} rows {time.perf_counter() - start:6.1f} s")
-        cursor.execute("VACUUM ANALYZE")
+    run_steps(steps, params, width=16)
     return program
-
-
-class RssSampler:
-    """Peak resident memory of this process while the block runs (Linux /proc)."""
-
-    def __enter__(self) -> RssSampler:
-        self.start = self.peak = _rss()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.05):
-            self.peak = max(self.peak, _rss())
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, _rss())
-
-
-def _rss() -> int:
-    pages = int(Path("/proc/self/statm").read_text().split()[1])
-    return pages * os.sysconf("SC_PAGE_SIZE")
 
 
 def consume(chunks: Iterator[bytes]) -> tuple[int, int]:
@@ -164,7 +121,7 @@ def consume(chunks: Iterator[bytes]) -> tuple[int, int]:
 
 def measure(label: str, rows: int, make_chunks, runs: int = 1) -> None:
     times, peaks = [], []
-    start_rss = _rss()
+    start_rss = rss()
     for _ in range(runs):
         with RssSampler() as memory:
             start = time.perf_counter()

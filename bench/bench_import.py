@@ -20,7 +20,6 @@ import io
 import os
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -28,12 +27,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 import django
-from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 django.setup()
+
+from common import CONSENT_TABLES, RssSampler, require_scratch_postgres  # noqa: E402
 
 # The app's modules need the app registry, hence after setup().
 from consent.models import ConsentEvent, Disclosure  # noqa: E402
@@ -43,11 +43,7 @@ ROWS = int(os.environ.get("BENCH_IMPORT_ROWS", 100_000))
 DRY_RUN_ROWS = min(ROWS, 10_000)  # a dry run costs as much as the import: a sample is enough
 BAD_EVERY = 20  # 5%
 
-TABLES = (
-    "consent_consentconfirmation, consent_consentstate, consent_consentevent, "
-    "consent_suppression, consent_contact_tags, consent_contact, consent_disclosure, "
-    "consent_program"
-)
+TABLES = CONSENT_TABLES
 HEADER = ["phone", "name", "email", "program", "opted_in_at", "method", "source"]
 HEADER += ["disclosure_version", "ip", "user_agent"]
 BAD_CHANGES = [
@@ -57,15 +53,6 @@ BAD_CHANGES = [
     {"source": ""},
     {"disclosure_version": "9"},
 ]
-
-
-def require_scratch_postgres() -> None:
-    name = settings.DATABASES["default"]["NAME"]
-    if connection.vendor != "postgresql" or "bench" not in name:
-        sys.exit(
-            "Needs DATABASE_URL=postgres://.../<scratch db whose name contains 'bench'>; "
-            "its consent tables are emptied."
-        )
 
 
 def good_row(n: int) -> dict[str, str]:
@@ -97,31 +84,6 @@ def write_file(path: Path, numbers: range, bad_every: int = 0) -> int:
                 bad += 1
             writer.writerow([row[c] for c in HEADER])
     return bad
-
-
-class RssSampler:
-    """Peak resident memory of this process while the block runs (Linux /proc)."""
-
-    def __enter__(self) -> RssSampler:
-        self.start = self.peak = _rss()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.05):
-            self.peak = max(self.peak, _rss())
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, _rss())
-
-
-def _rss() -> int:
-    pages = int(Path("/proc/self/statm").read_text().split()[1])
-    return pages * os.sysconf("SC_PAGE_SIZE")
 
 
 def run(path: Path, *arguments: str) -> tuple[float, str, RssSampler]:

@@ -50,6 +50,8 @@ from django.db import connection
 
 django.setup()
 
+from common import CONTACTS_SQL, require_scratch_postgres  # noqa: E402
+
 # The app's modules need the app registry, hence after setup().
 from twilio.request_validator import RequestValidator  # noqa: E402
 
@@ -81,15 +83,6 @@ TABLES = (
 )
 
 
-def require_scratch_postgres() -> None:
-    name = settings.DATABASES["default"]["NAME"]
-    if connection.vendor != "postgresql" or "bench" not in name:
-        sys.exit(
-            "Needs DATABASE_URL=postgres://.../<scratch db whose name contains 'bench'>; "
-            "its consent and messaging tables are emptied."
-        )
-
-
 def seed(contacts: int) -> list[str]:
     """Our sender and programs, and `contacts` opted-in contacts; returns their numbers."""
     call_command("migrate", verbosity=0)
@@ -103,13 +96,7 @@ def seed(contacts: int) -> list[str]:
     steps = [
         (
             "contacts",
-            """
-            INSERT INTO consent_contact (phone, phone_hash, first_name, last_name, email, locale,
-                time_zone, state, postal_code, country, attributes, created_at, updated_at)
-            SELECT p, encode(hmac(p, %(key)s, 'sha256'), 'hex'), 'Bench', 'Contact ' || g, '',
-                'en', '', 'CA', '', 'US', '{}', now(), now()
-            FROM (SELECT g, '+1415' || (2000000 + g) AS p FROM generate_series(1, %(n)s) g) s
-            """,
+            CONTACTS_SQL,
         ),
         (
             "opt-ins",
@@ -350,7 +337,7 @@ def verify(expected: int) -> bool:
 
 
 def main() -> None:
-    require_scratch_postgres()
+    require_scratch_postgres("its consent and messaging tables are emptied")
     print(f"Seeding {CONTACTS:,} opted-in contacts (set-based SQL) ...")
     phones = seed(CONTACTS)
     requests = [stop_request(phone, n) for n, phone in enumerate(phones, start=1)]
