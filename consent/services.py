@@ -97,10 +97,16 @@ def _check_provenance(method: str, source: str, occurred_at: datetime) -> None:
         )
 
 
-def _record(
+def _record(*, program: Program, idempotency_key: str | None, **fields: Any) -> Recorded:
+    """Append one ledger event and bring the derived state up to date. Caller holds the lock."""
+    return _record_many(programs=[program], keys=[idempotency_key], **fields)[0]
+
+
+def _record_many(
     *,
     contact: Contact,
-    program: Program,
+    programs: list[Program],
+    keys: list[str | None],
     kind: str,
     status: str,
     method: str,
@@ -111,53 +117,90 @@ def _record(
     note: str,
     recorded_by,
     recorded_by_label: str,
-    idempotency_key: str | None,
-) -> Recorded:
-    """Append one ledger event and bring the derived state up to date. Caller holds the lock."""
-    if idempotency_key:
-        existing = ConsentEvent.objects.filter(idempotency_key=idempotency_key).first()
-        if existing:
-            return Recorded(existing, created=False)
-    event = ConsentEvent.objects.create(
-        contact=contact,
-        phone=contact.phone,
-        program=program,
-        kind=kind,
-        resulting_status=status,
-        method=method,
-        source=source.strip()[:500],
-        disclosure=disclosure,
-        disclosure_hash=disclosure.text_hash if disclosure else "",
-        occurred_at=occurred_at,
-        recorded_by=recorded_by,
-        recorded_by_label=recorded_by_label,
-        evidence=evidence or {},
-        note=note,
-        idempotency_key=idempotency_key or None,
-    )
-    _apply_to_state(event)
-    return Recorded(event, created=True)
-
-
-def _apply_to_state(event: ConsentEvent) -> None:
-    state = ConsentState.objects.filter(contact=event.contact, program=event.program).first()
-    if state and (state.since, state.last_event_id) > (event.occurred_at, event.pk):
-        return  # a back-dated event (e.g. an old import) does not override a newer one
-    fields = {
-        "status": event.resulting_status,
-        "last_event": event,
-        "since": event.occurred_at,
-        "updated_at": timezone.now(),
+) -> list[Recorded]:
+    """Append one event per program, in one INSERT, and bring their states up to date, in one
+    upsert. A program whose idempotency key was seen before gets its first event back instead.
+    The caller holds the contact's lock, so no one else writes these states meanwhile."""
+    seen = {
+        event.idempotency_key: event
+        for event in ConsentEvent.objects.filter(idempotency_key__in=[k for k in keys if k])
     }
-    if event.resulting_status == ConsentStatus.OPTED_IN:
-        keep = state and state.status == ConsentStatus.OPTED_IN and state.opted_in_at
-        fields["opted_in_at"] = state.opted_in_at if keep else event.occurred_at
-    elif event.resulting_status == ConsentStatus.OPTED_OUT:
-        fields["opted_out_at"] = event.occurred_at
-    if state is None:
-        ConsentState.objects.create(contact=event.contact, program=event.program, **fields)
-    else:
-        ConsentState.objects.filter(pk=state.pk).update(**fields)
+    fresh = [
+        ConsentEvent(
+            contact=contact,
+            phone=contact.phone,
+            program=program,
+            kind=kind,
+            resulting_status=status,
+            method=method,
+            source=source.strip()[:500],
+            disclosure=disclosure,
+            disclosure_hash=disclosure.text_hash if disclosure else "",
+            occurred_at=occurred_at,
+            recorded_by=recorded_by,
+            recorded_by_label=recorded_by_label,
+            evidence=evidence or {},
+            note=note,
+            idempotency_key=key or None,
+        )
+        for program, key in zip(programs, keys, strict=True)
+        if not (key and key in seen)
+    ]
+    created = iter(ConsentEvent.objects.bulk_create(fresh))
+    results = [
+        Recorded(seen[key], created=False) if key and key in seen else Recorded(next(created), True)
+        for key in keys
+    ]
+    _apply_to_states([r.event for r in results if r.created])
+    return results
+
+
+def _apply_to_states(events: list[ConsentEvent]) -> None:
+    """Each event becomes its program's current state unless a newer event already is."""
+    if not events:
+        return
+    contact_id = events[0].contact_id
+    states = {
+        state.program_id: state
+        for state in ConsentState.objects.filter(
+            contact_id=contact_id, program_id__in=[e.program_id for e in events]
+        )
+    }
+    now = timezone.now()
+    rows = []
+    for event in events:
+        state = states.get(event.program_id)
+        if state and (state.since, state.last_event_id) > (event.occurred_at, event.pk):
+            continue  # a back-dated event (e.g. an old import) does not override a newer one
+        row = ConsentState(
+            contact_id=contact_id,
+            program_id=event.program_id,
+            status=event.resulting_status,
+            last_event=event,
+            since=event.occurred_at,
+            updated_at=now,
+            opted_in_at=state.opted_in_at if state else None,
+            opted_out_at=state.opted_out_at if state else None,
+        )
+        if event.resulting_status == ConsentStatus.OPTED_IN:
+            keep = state and state.status == ConsentStatus.OPTED_IN and state.opted_in_at
+            row.opted_in_at = state.opted_in_at if keep else event.occurred_at
+        elif event.resulting_status == ConsentStatus.OPTED_OUT:
+            row.opted_out_at = event.occurred_at
+        rows.append(row)
+    ConsentState.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["contact", "program"],
+        update_fields=[
+            "status",
+            "last_event",
+            "since",
+            "updated_at",
+            "opted_in_at",
+            "opted_out_at",
+        ],
+    )
 
 
 def _locked(contact: Contact) -> Contact:
@@ -300,24 +343,21 @@ def consent_revoke(
         if revoke_all:
             for state in contact.consent_states.select_related("program"):
                 targets.setdefault(state.program_id, state.program)
-        results = [
-            _record(
-                contact=contact,
-                program=program,
-                kind=ConsentKind.OPT_OUT,
-                status=ConsentStatus.OPTED_OUT,
-                method=method,
-                source=source,
-                occurred_at=occurred_at,
-                disclosure=None,
-                evidence=evidence,
-                note=note,
-                recorded_by=recorded_by,
-                recorded_by_label=recorded_by_label,
-                idempotency_key=_derived_key(idempotency_key, program.pk),
-            )
-            for program in targets.values()
-        ]
+        results = _record_many(
+            contact=contact,
+            programs=list(targets.values()),
+            keys=[_derived_key(idempotency_key, pk) for pk in targets],
+            kind=ConsentKind.OPT_OUT,
+            status=ConsentStatus.OPTED_OUT,
+            method=method,
+            source=source,
+            occurred_at=occurred_at,
+            disclosure=None,
+            evidence=evidence,
+            note=note,
+            recorded_by=recorded_by,
+            recorded_by_label=recorded_by_label,
+        )
         # What is still waiting for this person is cancelled in this same transaction; dispatch
         # re-checks consent right before each hand-off for what is already in flight.
         from messaging.services import cancel_waiting_messages
