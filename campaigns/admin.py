@@ -12,6 +12,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from consent.admin_tools import ReadOnlyAdminMixin
 from consent.models import Program
 from consent.phones import InvalidPhoneNumber
 from messaging.models import OutboundMessage
@@ -362,16 +363,7 @@ class AudienceAdmin(admin.ModelAdmin):
 
 
 @admin.register(CampaignEvent)
-class CampaignEventAdmin(admin.ModelAdmin):
+class CampaignEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["at", "campaign", "from_status", "to_status", "by", "note"]
     list_select_related = ["campaign", "by"]
     list_filter = ["to_status"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

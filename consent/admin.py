@@ -20,7 +20,7 @@ from import_export.admin import ImportMixin
 from import_export.formats.base_formats import CSV, XLSX
 
 from . import services
-from .admin_tools import BigTableAdmin, form_action
+from .admin_tools import BigTableAdmin, ReadOnlyAdminMixin, form_action
 from .models import (
     ConsentEvent,
     ConsentMethod,
@@ -375,7 +375,7 @@ class ExportForm(forms.Form):
 
 
 @admin.register(ConsentEvent)
-class ConsentEventAdmin(ImportMixin, PhoneSearchMixin, BigTableAdmin):
+class ConsentEventAdmin(ImportMixin, ReadOnlyAdminMixin, PhoneSearchMixin, BigTableAdmin):
     list_display = [
         "occurred_at",
         "phone",
@@ -410,15 +410,6 @@ class ConsentEventAdmin(ImportMixin, PhoneSearchMixin, BigTableAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in ConsentEvent._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def get_urls(self):
         return [

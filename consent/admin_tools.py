@@ -32,6 +32,22 @@ class NoCountPaginator(Paginator):
         return offset + len(window.values_list("pk", flat=True))
 
 
+class ReadOnlyAdminMixin:
+    """A record nobody adds, edits or deletes in the admin: ledgers, logs, evidence.
+
+    Whoever has the view permission sees it read-only.
+    """
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class BigTableAdmin(admin.ModelAdmin):
     """For tables with millions of rows: no full counts, no facet counts, no "show all"."""
 

@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from consent.admin_tools import form_action
+from consent.admin_tools import ReadOnlyAdminMixin, form_action
 from consent.models import Contact
 
 from . import rendering
@@ -467,16 +467,7 @@ class ReviewQueueAdmin(VersionAdminBase):
 
 
 @admin.register(TemplateVersionEvent)
-class TemplateVersionEventAdmin(admin.ModelAdmin):
+class TemplateVersionEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["at", "version", "from_status", "to_status", "by", "note"]
     list_filter = ["to_status"]
     list_select_related = ["version__template", "by"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -13,22 +13,13 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
 from consent.admin import PhoneSearchMixin
-from consent.admin_tools import BigTableAdmin
+from consent.admin_tools import BigTableAdmin, ReadOnlyAdminMixin
 
 from ..models import InboundMessage, StatusCallback
 
 
-class ReadOnlyAdmin(BigTableAdmin):
-    """A record nobody edits: viewable by whoever has the view permission."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+class ReadOnlyAdmin(ReadOnlyAdminMixin, BigTableAdmin):
+    """A big read-only table whose rows carry the raw request as received."""
 
     @admin.display(description="Raw (as received)")
     def raw_pretty(self, obj) -> str:

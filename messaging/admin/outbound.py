@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from consent.admin import PhoneSearchMixin
-from consent.admin_tools import BigTableAdmin
+from consent.admin_tools import BigTableAdmin, ReadOnlyAdminMixin
 
 from ..models import (
     MessageEvent,
@@ -49,7 +49,7 @@ class MessageEventInline(admin.TabularInline):
 
 
 @admin.register(OutboundMessage)
-class OutboundMessageAdmin(PhoneSearchMixin, BigTableAdmin):
+class OutboundMessageAdmin(ReadOnlyAdminMixin, PhoneSearchMixin, BigTableAdmin):
     """The decision log: every message, sent or not, and why."""
 
     phone_lookup = "contact__phone"  # through the contact's unique index
@@ -114,15 +114,6 @@ class OutboundMessageAdmin(PhoneSearchMixin, BigTableAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in OutboundMessage._meta.fields]
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(QuietHoursRule)
 class QuietHoursRuleAdmin(admin.ModelAdmin):
@@ -147,16 +138,7 @@ class QuietHoursRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReassignedNumberCheck)
-class ReassignedNumberCheckAdmin(PhoneSearchMixin, BigTableAdmin):
+class ReassignedNumberCheckAdmin(ReadOnlyAdminMixin, PhoneSearchMixin, BigTableAdmin):
     list_display = ["checked_at", "phone", "date_asked", "answer", "source"]
     list_filter = ["answer", "source"]
     search_fields = ["=phone"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
