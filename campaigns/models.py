@@ -12,8 +12,11 @@ Launching fans the audience out into `OutboundMessage` rows in set-based batches
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -153,3 +156,158 @@ class CampaignEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign}: {self.from_status} → {self.to_status}"
+
+
+EVENT_TYPE_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$"
+#: Event types the product itself raises (partners post their own, e.g. `lead.created`).
+OPTED_IN_EVENT = "consent.opted_in"
+MONTHLY_REMINDER_EVENT = "subscription.monthly_reminder"
+
+
+class Flow(models.Model):
+    """An automation: when an event of type `trigger` arrives and its data meets `conditions`,
+    send the template's approved version to the person, at the event's time (or at the time
+    named by `anchor` in the event's data, e.g. `appointment_at`) plus `offset`.
+
+    Sends go through `messaging.services.message_queue`: the consent gate, quiet hours and caps
+    apply exactly as to any other message. `conditions` is a list of
+    `{"field": "data.x" | "type", "op": "eq|ne|in|exists|gt|gte|lt|lte|contains", "value": ...}`,
+    all of which must hold.
+    """
+
+    name = models.CharField(max_length=120, unique=True)
+    description = models.TextField(blank=True)
+    trigger = models.CharField(
+        max_length=64,
+        validators=[RegexValidator(EVENT_TYPE_PATTERN, "An event type such as lead.created.")],
+        help_text="Event type, e.g. lead.created, appointment.booked, order.delivered.",
+    )
+    conditions = models.JSONField(default=list, blank=True)
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="flows")
+    template = models.ForeignKey(
+        "templates.MessageTemplate",
+        on_delete=models.PROTECT,
+        related_name="flows",
+        help_text="Its approved version at the time of the send is what goes out.",
+    )
+    anchor = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="A time in the event's data to count from (e.g. appointment_at); "
+        "blank: when the event occurred.",
+    )
+    offset = models.DurationField(
+        default=timedelta(0),
+        help_text="Added to the anchor; negative means before it (-1 day: a day before).",
+    )
+    max_lateness = models.DurationField(
+        default=timedelta(hours=1),
+        help_text="Skip the send if its time passed longer ago than this.",
+    )
+    active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [models.Index(fields=["trigger", "active"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.template_id and self.program_id and self.template.program_id != self.program_id:
+            raise ValidationError({"template": "The template belongs to another program."})
+
+
+class FlowEvent(models.Model):
+    """Something that happened to a person, reported by a partner (or raised by us)."""
+
+    type = models.CharField(max_length=64, validators=[RegexValidator(EVENT_TYPE_PATTERN)])
+    contact = models.ForeignKey(
+        "consent.Contact", on_delete=models.PROTECT, related_name="flow_events"
+    )
+    occurred_at = models.DateTimeField()
+    data = models.JSONField(default=dict, blank=True)
+    client = models.ForeignKey(
+        "messaging.ApiClient",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["type", "received_at"]),
+            models.Index(fields=["contact", "received_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} #{self.pk}"
+
+
+class FlowRunOutcome(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    BLOCKED = "blocked", "Blocked"
+    SKIPPED = "skipped", "Skipped"
+
+
+class FlowRun(models.Model):
+    """One flow firing for one person: what was decided and the message it made (if any)."""
+
+    flow = models.ForeignKey(Flow, on_delete=models.PROTECT, related_name="runs")
+    event = models.ForeignKey(
+        FlowEvent, on_delete=models.PROTECT, null=True, blank=True, related_name="runs"
+    )
+    contact = models.ForeignKey("consent.Contact", on_delete=models.PROTECT, related_name="+")
+    fire_at = models.DateTimeField()
+    outcome = models.CharField(max_length=10, choices=FlowRunOutcome.choices)
+    reason = models.CharField(max_length=60, blank=True)
+    template_version = models.ForeignKey(
+        "templates.TemplateVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    message = models.ForeignKey(
+        "messaging.OutboundMessage",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        db_constraint=False,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["flow", "created_at"]),
+            models.Index(fields=["contact", "flow", "created_at"]),
+        ]
+        constraints = [
+            # An event fires each flow once, however often it is retried.
+            models.UniqueConstraint(
+                fields=["flow", "event"],
+                condition=Q(event__isnull=False),
+                name="flow_run_once_per_event",
+            ),
+            models.CheckConstraint(
+                condition=Q(outcome__in=FlowRunOutcome.values), name="flow_run_outcome_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.flow} → {self.contact_id} ({self.outcome})"

@@ -45,6 +45,17 @@ def _validate_time_zone(value: str) -> None:
         raise ValidationError(f"“{value}” is not a known time zone (e.g. America/Chicago).")
 
 
+class FrequencyPreference(models.TextChoices):
+    ANY = "any", "Every message"
+    WEEKLY = "weekly", "At most one marketing message a week"
+    MONTHLY = "monthly", "At most one marketing message a month"
+
+
+class Channel(models.TextChoices):
+    SMS = "sms", "SMS"
+    EMAIL = "email", "E-mail"
+
+
 class Contact(models.Model):
     """A person we may text, keyed by their number in E.164.
 
@@ -69,6 +80,15 @@ class Contact(models.Model):
     postal_code = models.CharField(max_length=10, blank=True)
     country = models.CharField(max_length=2, default="US")
     attributes = models.JSONField(default=dict, blank=True)
+    frequency_preference = models.CharField(
+        max_length=10,
+        choices=FrequencyPreference.choices,
+        default=FrequencyPreference.ANY,
+        help_text="Chosen by the person in the preference centre.",
+    )
+    preferred_channel = models.CharField(
+        max_length=10, choices=Channel.choices, default=Channel.SMS
+    )
     tags = models.ManyToManyField(Tag, blank=True, related_name="contacts")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -239,6 +259,7 @@ class ConsentKind(models.TextChoices):
     OPT_IN_CONFIRMED = "opt_in_confirmed", "Opt-in confirmed"
     OPT_OUT = "opt_out", "Opt-out"
     RE_OPT_IN = "re_opt_in", "Re-opt-in"
+    PREFERENCE = "preference", "Preference change"
 
 
 class ConsentMethod(models.TextChoices):
@@ -280,6 +301,8 @@ class ConsentEvent(models.Model):
         opt_in_confirmed  -> opted_in (the YES reply of a double opt-in)
         opt_out           -> opted_out
         re_opt_in         -> opted_in (or pending), after an earlier opt-out
+        preference        -> unchanged (frequency or channel chosen in the preference centre;
+                             the state keeps pointing at the event that set its status)
 
     `occurred_at` is when the person acted; `recorded_at` when we wrote it down. The state of a
     contact and program is that of its event with the latest (occurred_at, id).

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from .models import (
     ConsentEvent,
+    ConsentKind,
     ConsentState,
     ConsentStatus,
     Contact,
@@ -84,6 +85,7 @@ def _status_at(e164: str, program: Program, at: datetime, now: datetime) -> str 
     # Asked about another moment: the ledger says what the state was then.
     event = (
         ConsentEvent.objects.filter(phone=e164, program=program, occurred_at__lte=at)
+        .exclude(kind=ConsentKind.PREFERENCE)  # a preference change never changes consent
         .order_by("-occurred_at", "-id")
         .only("resulting_status")
         .first()

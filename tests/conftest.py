@@ -64,6 +64,36 @@ def _fresh_rulebook():
     forget_rulebook()
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Throttle counts live in the cache; each test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def partner_api(db):
+    """`partner_api(scopes)`: a DRF test client authenticated as a new partner with `scopes`.
+
+    The `ApiClient` is on `.partner` and its key on `.key`.
+    """
+    from rest_framework.test import APIClient
+
+    from tests.factories import create_api_client
+
+    def make(scopes=("consent:read", "consent:write"), **fields) -> APIClient:
+        partner, key = create_api_client(scopes=list(scopes), **fields)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+        client.partner, client.key = partner, key
+        return client
+
+    return make
+
+
 @pytest.fixture
 def no_quiet_hours(db):
     """For tests of the whole pipeline at whatever hour the suite runs: no window rules."""

@@ -9,13 +9,25 @@ from .outbound import (
     MessageStatus,
     OutboundMessage,
 )
+from .partners import (
+    ApiClient,
+    DeliveryStatus,
+    IdempotencyRecord,
+    Scope,
+    WebhookDelivery,
+    WebhookEventType,
+    WebhookSubscription,
+)
 from .policy import QuietHoursRule, ReassignedNumberCheck
 from .senders import Sender, SenderDailyUsage, SenderKind, SenderThrottle
 
 __all__ = [
+    "ApiClient",
     "BlockReason",
     "Conversation",
+    "DeliveryStatus",
     "HoldReason",
+    "IdempotencyRecord",
     "InboundMessage",
     "MessageEvent",
     "MessageKind",
@@ -24,9 +36,13 @@ __all__ = [
     "QuietHoursRule",
     "ReassignedNumberCheck",
     "RevocationReview",
+    "Scope",
     "Sender",
     "SenderDailyUsage",
     "SenderKind",
     "SenderThrottle",
     "StatusCallback",
+    "WebhookDelivery",
+    "WebhookEventType",
+    "WebhookSubscription",
 ]

@@ -1,0 +1,73 @@
+"""Making and revoking partner API keys: the one place an `ApiClient` changes."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.db import transaction
+from django.utils import timezone
+
+from ..models import ApiClient, Scope
+from ..models.partners import hash_api_key
+
+KEY_PREFIX = "sms"
+
+
+class ApiClientError(ValueError):
+    pass
+
+
+def generate_key() -> tuple[str, str]:
+    """(prefix, key): the prefix is public, the key is shown once and never stored."""
+    prefix = secrets.token_hex(4)
+    return prefix, f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+
+
+def check_scopes(scopes: list[str]) -> list[str]:
+    unknown = sorted(set(scopes) - set(Scope.values))
+    if unknown:
+        raise ApiClientError(
+            f"Unknown scope(s): {', '.join(unknown)}; choose from {', '.join(Scope.values)}."
+        )
+    return sorted(set(scopes))
+
+
+def api_client_create(
+    *, name: str, scopes: list[str], rate_per_minute: int | None = None, by=None, note: str = ""
+) -> tuple[ApiClient, str]:
+    """Make a client; returns it with its key, which exists nowhere else from now on."""
+    if not name.strip():
+        raise ApiClientError("A client needs a name.")
+    if ApiClient.objects.filter(name=name.strip()).exists():
+        raise ApiClientError(f"There is already a client named “{name.strip()}”.")
+    prefix, key = generate_key()
+    client = ApiClient(
+        name=name.strip(),
+        prefix=prefix,
+        key_hash=hash_api_key(key),
+        scopes=check_scopes(scopes),
+        created_by=by,
+        note=note,
+    )
+    if rate_per_minute is not None:
+        client.rate_per_minute = rate_per_minute
+    client.save()
+    return client, key
+
+
+def api_client_rotate(*, client: ApiClient) -> str:
+    """Give a client a new key (the old one stops working at once); returns the new key."""
+    prefix, key = generate_key()
+    with transaction.atomic():
+        ApiClient.objects.filter(pk=client.pk).update(prefix=prefix, key_hash=hash_api_key(key))
+    client.prefix, client.key_hash = prefix, hash_api_key(key)
+    return key
+
+
+def api_client_revoke(*, client: ApiClient, by=None) -> bool:
+    """Revoke a key (a guarded update); False if it was already revoked."""
+    return bool(
+        ApiClient.objects.filter(pk=client.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now(), revoked_by=by
+        )
+    )
