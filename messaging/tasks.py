@@ -23,3 +23,16 @@ def dispatch() -> dict:
 def reconcile_leases() -> dict:
     """Settle messages a dead worker left in `sending` (every minute)."""
     return reconcile_expired_leases()
+
+
+def prune_idempotency_records() -> int:
+    """Forget stored API responses older than `API_IDEMPOTENCY_TTL_HOURS` (hourly)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from .models import IdempotencyRecord
+
+    cutoff = timezone.now() - timedelta(hours=settings.API_IDEMPOTENCY_TTL_HOURS)
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

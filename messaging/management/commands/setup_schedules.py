@@ -10,6 +10,9 @@ SCHEDULES = {
     "dispatch due messages": ("messaging.tasks.dispatch", 1),
     "reconcile expired leases": ("messaging.tasks.reconcile_leases", 1),
     "start scheduled campaigns": ("campaigns.tasks.start_due_campaigns", 1),
+    "deliver due webhooks": ("messaging.tasks.deliver_webhooks", 1),
+    "send monthly subscription reminders": ("campaigns.tasks.send_monthly_reminders", 60),
+    "prune idempotency records": ("messaging.tasks.prune_idempotency_records", 60),
 }
 
 

@@ -1,0 +1,3 @@
+"""Partner API endpoints (being written)."""
+
+urlpatterns: list = []
