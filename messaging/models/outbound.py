@@ -73,6 +73,7 @@ class BlockReason(models.TextChoices):
     NO_SENDER = "no_sender", "No active sender for the program"
     CANCELLED_BY_OPT_OUT = "cancelled_by_opt_out", "Recipient opted out"
     CAMPAIGN_CANCELLED = "campaign_cancelled", "Campaign cancelled"
+    FREQUENCY_PREFERENCE = "frequency_preference", "Over the person's chosen frequency"
 
 
 class MessageKind(models.TextChoices):
