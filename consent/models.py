@@ -84,10 +84,11 @@ class Contact(models.Model):
         max_length=10,
         choices=FrequencyPreference.choices,
         default=FrequencyPreference.ANY,
+        db_default=FrequencyPreference.ANY,  # raw SQL inserts (bench, bulk loads) need none
         help_text="Chosen by the person in the preference centre.",
     )
     preferred_channel = models.CharField(
-        max_length=10, choices=Channel.choices, default=Channel.SMS
+        max_length=10, choices=Channel.choices, default=Channel.SMS, db_default=Channel.SMS
     )
     tags = models.ManyToManyField(Tag, blank=True, related_name="contacts")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
