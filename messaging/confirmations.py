@@ -1,0 +1,84 @@
+"""The one text that answers an opt-in made outside SMS (the API, the hosted join form).
+
+A keyword opt-in is answered in the inbound webhook's own reply; everything else calls
+`opt_in_acknowledge` right after `consent_opt_in`:
+
+    pending (double opt-in) --> the program's "reply YES to confirm" request
+    opted in ---------------> the program's opt-in confirmation flow (consent.opted_in),
+                              else the program's opt-in confirmation text
+
+The text sent is recorded as the event's `ConsentConfirmation` (DOMAIN §8: the confirmation
+message id belongs to the consent record).
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from consent.models import ConsentConfirmation, ConsentStatus, MessageType, Program
+from consent.services import Recorded
+
+from .models import MessageKind, MessageStatus, OutboundMessage
+from .queueing import enqueue
+from .services import message_queue
+
+
+def opt_in_acknowledge(*, recorded: Recorded, program: Program) -> OutboundMessage | None:
+    """Queue the acknowledgement of a fresh opt-in to `program`; return its message.
+
+    Does nothing (None) for an idempotent repeat (`recorded.created` False), for a status that
+    needs no answer, or when the program has no text for it. A message the gate blocks is
+    returned but not recorded as the confirmation: nothing was sent.
+    """
+    if not recorded.created:
+        return None
+    event = recorded.event
+    with transaction.atomic():
+        if event.resulting_status == ConsentStatus.PENDING:
+            message = _queue_text(event.contact, program, program.double_opt_in_request_text)
+        elif event.resulting_status == ConsentStatus.OPTED_IN:
+            message = _confirmation_flow_message(event, program) or _queue_text(
+                event.contact, program, program.opt_in_confirmation_text
+            )
+        else:
+            return None
+        if message is not None and message.status == MessageStatus.QUEUED:
+            ConsentConfirmation.objects.create(event=event, message_ref=str(message.pk))
+    return message
+
+
+def _confirmation_flow_message(event, program: Program) -> OutboundMessage | None:
+    """The message of the program's consent.opted_in flow, if one was queued."""
+    from campaigns.flows import flow_event_record
+    from campaigns.models import OPTED_IN_EVENT, FlowRunOutcome
+
+    # Counted from now, not from `occurred_at`: a back-dated opt-in is still answered when
+    # we learn of it, and a flow's lateness limit must not swallow the confirmation.
+    _, runs = flow_event_record(
+        type=OPTED_IN_EVENT,
+        contact=event.contact,
+        occurred_at=timezone.now(),
+        data={"program": program.slug, "method": event.method, "consent_event_id": event.pk},
+        program=program,
+    )
+    queued = [run for run in runs if run.outcome == FlowRunOutcome.QUEUED and run.message_id]
+    return OutboundMessage.objects.get(pk=queued[0].message_id) if queued else None
+
+
+def _queue_text(contact, program: Program, text: str) -> OutboundMessage | None:
+    if not (text or "").strip():
+        return None
+    message = message_queue(
+        contact=contact,
+        program=program,
+        body=text.strip(),
+        kind=MessageKind.AUTO_REPLY,
+        message_type=MessageType.CUSTOMER_CARE,
+    )
+    if message.status == MessageStatus.QUEUED:
+        enqueue("messaging.tasks.dispatch")
+    return message
+
+
+__all__ = ["opt_in_acknowledge"]
