@@ -1,6 +1,7 @@
 """Messaging entry points that admin, API, webhooks and tasks call; none of them writes a status.
 
 - `message_queue`: one message (API, agent reply, test send) through the consent gate.
+- `message_send`: a partner's transactional message from an approved template version.
 - `cancel_waiting_messages`: an opt-out cancels what is still waiting, in the same transaction.
 - `apply_error_side_effects`: what a permanent provider error means for consent and suppression.
 - `record_event`: append to a message's log.
@@ -8,8 +9,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.db.models import QuerySet
@@ -17,11 +18,21 @@ from django.utils import timezone
 
 from consent import services as consent_services
 from consent.models import Contact, Program, SuppressionReason
+from consent.phones import normalize_phone
 from consent.selectors import can_message
 from templates.encoding import analyze
+from templates.rendering import MissingTokenError, token_values
 
 from .models import BlockReason, MessageEvent, MessageKind, MessageStatus, OutboundMessage, Sender
 from .models.outbound import WAITING
+from .policy_hold import policy_hold
+from .queueing import enqueue
+
+if TYPE_CHECKING:
+    from templates.models import TemplateVersion
+
+#: Twilio refuses a longer body (error 21617).
+MAX_BODY_CHARACTERS = 1600
 
 #: Permanent provider errors and what they say about the number (shared/DOMAIN.md §3).
 ERROR_MEANINGS: dict[int, str] = {
@@ -71,11 +82,13 @@ def message_queue(
     template_version=None,
     in_reply_to=None,
     send_at: datetime | None = None,
+    event_data: dict[str, Any] | None = None,
 ) -> OutboundMessage:
     """Queue one message, or record why it may not go (status blocked, with the reason).
 
     The consent gate is asked now and again by dispatch right before hand-off; a template
-    version must be approved. The row is the decision log either way.
+    version must be approved. The row is the decision log either way. `event_data` goes into
+    the first event's data (the API records which client asked).
     """
     message_type = message_type or program.message_type
     sender = sender or default_sender(program)
@@ -109,8 +122,136 @@ def message_queue(
             message,
             MessageEvent.Kind.BLOCKED if reason else MessageEvent.Kind.QUEUED,
             reason=reason,
+            data=event_data,
         )
     return message
+
+
+class SendError(ValueError):
+    """A send refused outright; the message says why and `field` names the input. Nothing
+    was written."""
+
+    def __init__(self, message: str, *, code: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.field = field
+
+
+def message_send(
+    *,
+    phone: str,
+    program: Program,
+    template_version: TemplateVersion,
+    context: dict[str, Any],
+    message_type: str | None = None,
+    send_at: datetime | None = None,
+    client=None,
+) -> OutboundMessage:
+    """Send one message of `program` to `phone` from an approved `template_version`.
+
+    Refused with nothing written: a phone that does not parse (`InvalidPhoneNumber`); a version
+    that is not approved or belongs to another program, a token with no value in `context` or
+    on the contact, a rendered body over 1600 characters (`SendError`). Otherwise the contact
+    is found or created and the body goes through `message_queue` (kind API, default message
+    type the program's), so the answer is the gate's: `queued`, or `blocked` with its reason.
+    A queued message that quiet hours or a frequency cap would stop at `send_at` (default now)
+    is `held` at once, with the reason and `next_attempt_at` set to the moment it may go.
+
+    `context` fills ``{event.<key>}`` tokens; an ISO 8601 string with an offset is a datetime
+    (shown in the contact's time zone), a plain ``YYYY-MM-DD`` a date. Contact fields and
+    attributes fill the rest. `client` (an `ApiClient`) is recorded in the first event's data
+    as ``{"api_client": pk}``: the API shows a client only the messages it sent.
+    """
+    e164 = normalize_phone(phone)
+    if template_version.status != "approved":
+        raise SendError(
+            f"Version {template_version.pk} of “{template_version.template}” is "
+            f"{template_version.get_status_display().lower()}; only approved versions are sent.",
+            code="not_approved",
+            field="template_version",
+        )
+    if template_version.template.program_id != program.pk:
+        raise SendError(
+            f"“{template_version.template}” belongs to another program, not “{program.slug}”.",
+            code="wrong_program",
+            field="template_version",
+        )
+    existing = Contact.objects.filter(phone=e164).first()
+    body = _render(template_version, existing, context)
+    now = timezone.now()
+    with transaction.atomic():
+        contact = existing or consent_services.contact_get_or_create(phone=e164)
+        message = message_queue(
+            contact=contact,
+            program=program,
+            body=body,
+            kind=MessageKind.API,
+            message_type=message_type or program.message_type,
+            template_version=template_version,
+            send_at=send_at,
+            event_data={"api_client": client.pk} if client is not None else None,
+        )
+        if message.status == MessageStatus.QUEUED:
+            hold = policy_hold(message, max(now, message.next_attempt_at))
+            if hold is not None:
+                _hold_now(message, *hold)
+            elif message.next_attempt_at <= now:
+                enqueue("messaging.tasks.dispatch")
+    return message
+
+
+def _render(version: TemplateVersion, contact: Contact | None, context: dict[str, Any]) -> str:
+    fields = attributes = None
+    if contact is not None:
+        fields = {name: getattr(contact, name) for name in ("first_name", "last_name", "email")}
+        fields["phone"], attributes = contact.phone, contact.attributes
+    values = token_values(fields, attributes=attributes, event=_event_values(context))
+    try:
+        body = version.compiled.render(values, tz=(contact and contact.time_zone) or None)
+    except MissingTokenError as exc:
+        names = ", ".join("{" + t + "}" for t in exc.tokens)
+        raise SendError(
+            f"No value for {names}: give event values in “context”, or set the contact's fields.",
+            code="missing_token",
+            field="context",
+        ) from exc
+    if len(body) > MAX_BODY_CHARACTERS:
+        raise SendError(
+            f"The message would be {len(body)} characters; at most {MAX_BODY_CHARACTERS} are sent.",
+            code="body_too_long",
+            field="context",
+        )
+    return body
+
+
+def _event_values(context: dict[str, Any]) -> dict[str, Any]:
+    """JSON has no dates: read ISO strings as datetimes (with an offset) or dates."""
+    values: dict[str, Any] = {}
+    for key, value in context.items():
+        if isinstance(value, str) and len(value) >= 10 and value[:4].isdigit():
+            try:
+                moment = datetime.fromisoformat(value)
+            except ValueError:
+                pass
+            else:
+                if moment.tzinfo is not None:
+                    value = moment
+                elif len(value) == 10:
+                    value = date.fromisoformat(value)
+        values[key] = value
+    return values
+
+
+def _hold_now(message: OutboundMessage, reason: str, until: datetime) -> None:
+    """queued -> held (a guarded update and its event), as dispatch's own hold does."""
+    held = OutboundMessage.objects.filter(pk=message.pk, status=MessageStatus.QUEUED).update(
+        status=MessageStatus.HELD, reason=reason, next_attempt_at=until
+    )
+    if held:
+        record_event(
+            message, MessageEvent.Kind.HELD, reason=reason, data={"until": until.isoformat()}
+        )
+        message.status, message.reason, message.next_attempt_at = MessageStatus.HELD, reason, until
 
 
 def cancel_waiting_messages(
@@ -182,9 +323,11 @@ def apply_error_side_effects(message: OutboundMessage, error_code: int | None) -
 __all__ = [
     "ERROR_MEANINGS",
     "MessageKind",
+    "SendError",
     "apply_error_side_effects",
     "cancel_waiting_messages",
     "default_sender",
     "message_queue",
+    "message_send",
     "record_event",
 ]
