@@ -1,3 +1,652 @@
-"""Partner API endpoints (being written)."""
+"""Partner API for consent and contacts, mounted at /api/v1/ (see config/api_router.py).
 
-urlpatterns: list = []
+Thin views: an input serializer checks the request, a service in `consent.services` or
+`consent.contacts` does the work, an output serializer answers. Phone numbers are accepted in
+any format and answered in E.164; every refusal is ``{"code", "message", "fields"}``
+(messaging/api/errors.py); POSTs honour `Idempotency-Key`, and the same key also makes the
+ledger write itself idempotent (a repeat after the stored answer expired writes nothing new).
+
+    POST /opt-ins/                 consent:write   record an opt-in (201)
+    POST /opt-outs/                consent:write   record an opt-out, one program or "all" (201)
+    GET  /consent/check/           consent:read    the consent gate's answer for one message
+    GET  /consent/{phone}/         consent:read    consent per program for a number
+    POST /contacts/                consent:write   upsert a contact by phone (201 new, 200 known)
+    GET  /contacts/{phone}/        consent:read    one contact
+    GET  /exports/opt-outs/        exports:read    the opt-out log as streamed CSV
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from django.db import transaction
+from django.http import StreamingHttpResponse
+from django.urls import path
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+)
+from rest_framework import serializers, status
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from messaging.api.errors import ApiError
+from messaging.api.idempotency import HEADER as IDEMPOTENCY_HEADER
+from messaging.api.idempotency import idempotent
+from messaging.api.serializers import ErrorSerializer
+from messaging.models import MessageStatus, Scope
+
+from .contacts import UPSERT_FIELDS, contact_upsert, number_erased
+from .exports import EVIDENCE_RAW_TEXT, content_type, filename, stream_export
+from .models import (
+    ConsentConfirmation,
+    ConsentEvent,
+    ConsentKind,
+    Contact,
+    Disclosure,
+    Program,
+    Suppression,
+)
+from .phones import normalize_phone, phone_hash
+from .selectors import can_message
+from .serializers import (
+    ALL_PROGRAMS,
+    AwareDateTimeField,
+    ConsentCheckQuerySerializer,
+    ConsentCheckSerializer,
+    ConsentLookupSerializer,
+    ContactSerializer,
+    OptInResultSerializer,
+    OptInSerializer,
+    OptOutResultSerializer,
+    OptOutSerializer,
+)
+from .services import consent_opt_in, consent_revoke
+
+# --- Shared pieces --------------------------------------------------------------------------
+
+ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="Invalid input; `fields` names what."),
+    401: OpenApiResponse(ErrorSerializer, description="No key, or an unknown or revoked one."),
+    403: OpenApiResponse(ErrorSerializer, description="The key lacks the scope (missing_scope)."),
+    429: OpenApiResponse(ErrorSerializer, description="Over the client's rate; see Retry-After."),
+}
+POST_ERRORS = ERRORS | {
+    422: OpenApiResponse(ErrorSerializer, description="Idempotency-Key reused for another body."),
+}
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_HEADER,
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="Any unique string (≤255): a repeat returns the first answer and writes nothing.",
+)
+PHONE_PARAMETER = OpenApiParameter(
+    "phone",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    description="Any format, URL-encoded (“%2B1%20415%20555%202671”).",
+)
+OPT_IN_KINDS = (ConsentKind.OPT_IN, ConsentKind.RE_OPT_IN, ConsentKind.OPT_IN_CONFIRMED)
+
+
+def _valid(serializer: serializers.Serializer) -> dict:
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def _program(slug: str, *, must_be_active: bool) -> Program:
+    program = Program.objects.filter(slug=slug).first()
+    if program is None:
+        raise ApiError(f"There is no program “{slug}”.", code="unknown_program", field="program")
+    if must_be_active and not program.active:
+        raise ApiError(f"Program “{slug}” is not active.", code="program_inactive", field="program")
+    return program
+
+
+def _ledger_key(request: Request) -> str | None:
+    """The ledger's idempotency key for a request's `Idempotency-Key`, per client (64 chars)."""
+    key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
+    if not key:
+        return None
+    return hashlib.sha256(f"api:{request.auth.pk}:{key}".encode()).hexdigest()
+
+
+def _label(request: Request) -> str:
+    return f"api:{request.auth.name}"[:200]
+
+
+def _refuse_erased(e164: str) -> None:
+    if number_erased(e164):
+        raise ApiError(
+            f"{e164} was erased on request; nothing can be recorded for it.",
+            code="erased",
+            field="phone",
+        )
+
+
+# --- Opt-ins and opt-outs -------------------------------------------------------------------
+
+OPT_IN_EXAMPLE = {
+    "phone": "(415) 555-2671",
+    "program": "offers",
+    "method": "web_form",
+    "source": "https://acme.example/join",
+    "occurred_at": "2025-01-15T14:30:00Z",
+    "disclosure_version": 3,
+    "evidence": {
+        "ip": "203.0.113.7",
+        "user_agent": "Mozilla/5.0",
+        "page_url": "https://acme.example/join",
+    },
+}
+OPT_IN_ANSWER = {
+    "id": 812,
+    "phone": "+14155552671",
+    "program": "offers",
+    "kind": "opt_in",
+    "resulting_status": "pending",
+    "method": "web_form",
+    "source": "https://acme.example/join",
+    "occurred_at": "2025-01-15T14:30:00Z",
+    "recorded_at": "2025-01-15T14:30:02.114Z",
+    "disclosure_version": 3,
+    "disclosure_hash": "9f2c…",
+    "evidence": OPT_IN_EXAMPLE["evidence"],
+    "confirmation_message_id": 5531,
+}
+
+
+class OptInView(APIView):
+    """Record that a person opted in to a program, with the proof (DOMAIN §8).
+
+    A double opt-in program answers `resulting_status: pending` and queues its “reply YES”
+    request; other programs are `opted_in` at once and get their opt-in confirmation text.
+    """
+
+    required_scopes = {"POST": Scope.CONSENT_WRITE}
+
+    @extend_schema(
+        tags=["consent"],
+        summary="Record an opt-in",
+        request=OptInSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={201: OptInResultSerializer, **POST_ERRORS},
+        examples=[
+            OpenApiExample("Web form opt-in", value=OPT_IN_EXAMPLE, request_only=True),
+            OpenApiExample(
+                "Pending a YES (double opt-in)",
+                value=OPT_IN_ANSWER,
+                response_only=True,
+                status_codes=["201"],
+            ),
+            OpenApiExample(
+                "Unknown program",
+                value={
+                    "code": "unknown_program",
+                    "message": "There is no program “ofers”.",
+                    "fields": {"program": ["There is no program “ofers”."]},
+                },
+                response_only=True,
+                status_codes=["400"],
+            ),
+        ],
+    )
+    @idempotent
+    def post(self, request: Request) -> Response:
+        from messaging.confirmations import opt_in_acknowledge
+
+        data = _valid(OptInSerializer(data=request.data))
+        program = _program(data["program"], must_be_active=True)
+        disclosure = _disclosure(program, data.get("disclosure_version"), data["occurred_at"])
+        _refuse_erased(data["phone"])
+        # One transaction: if the acknowledgement cannot be queued, no opt-in is left behind
+        # unanswered (a retry would otherwise find the event and answer nothing).
+        with transaction.atomic():
+            recorded = consent_opt_in(
+                phone=data["phone"],
+                program=program,
+                method=data["method"],
+                source=data["source"],
+                occurred_at=data["occurred_at"],
+                disclosure=disclosure,
+                evidence=dict(data.get("evidence") or {}),
+                recorded_by_label=_label(request),
+                idempotency_key=_ledger_key(request),
+            )
+            message = opt_in_acknowledge(recorded=recorded, program=program)
+        event = recorded.event
+        if message is not None and message.status == MessageStatus.QUEUED:
+            event.confirmation_message_id = message.pk
+        else:
+            event.confirmation_message_id = _confirmation_message_id(event)
+        return Response(OptInResultSerializer(event).data, status=status.HTTP_201_CREATED)
+
+
+def _disclosure(program: Program, version: int | None, occurred_at) -> Disclosure | None:
+    """The program's disclosure `version`, which must have been in effect at `occurred_at`."""
+    if version is None:
+        return None
+    disclosure = Disclosure.objects.filter(program=program, version=version).first()
+    if disclosure is None:
+        raise ApiError(
+            f"Program “{program.slug}” has no disclosure version {version}.",
+            code="unknown_disclosure_version",
+            field="disclosure_version",
+        )
+    if disclosure.effective_at > occurred_at:
+        raise ApiError(
+            f"Disclosure version {version} took effect at {disclosure.effective_at.isoformat()}, "
+            "after occurred_at: it cannot have been shown then.",
+            code="disclosure_not_effective",
+            field="disclosure_version",
+        )
+    return disclosure
+
+
+def _confirmation_message_id(event: ConsentEvent) -> int | None:
+    """The message recorded as the event's confirmation (for a repeat answered from the ledger)."""
+    refs = ConsentConfirmation.objects.filter(event=event).values_list("message_ref", flat=True)
+    ref = refs.first()
+    return int(ref) if ref and ref.isdigit() else None
+
+
+class OptOutView(APIView):
+    """Record an opt-out: of one program, or of every program with ``"program": "all"``.
+
+    "all" revokes every program the number has consent for and suppresses the number, so that
+    programs made later are covered too. Messages still waiting for the person are cancelled in
+    the same transaction. An opt-out is recorded even if no opt-in ever was (the person's wish
+    is the record), and for an inactive program too: a revocation is never refused.
+
+    A number erased on request is answered 200 with no events: its erasure already suppressed
+    it for every program, and writing an event would store the number again.
+    """
+
+    required_scopes = {"POST": Scope.CONSENT_WRITE}
+
+    @extend_schema(
+        tags=["consent"],
+        summary="Record an opt-out",
+        request=OptOutSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={
+            201: OptOutResultSerializer,
+            200: OpenApiResponse(OptOutResultSerializer, description="Erased number: no events."),
+            **POST_ERRORS,
+        },
+        examples=[
+            OpenApiExample(
+                "A reply forwarded by the CRM",
+                value={
+                    "phone": "+1 415 555 2671",
+                    "program": "all",
+                    "method": "email",
+                    "source": "support ticket 4411",
+                    "occurred_at": "2025-01-15T14:30:00Z",
+                    "text": "please stop texting me",
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Revoked everywhere",
+                value={
+                    "phone": "+14155552671",
+                    "suppressed": True,
+                    "events": [
+                        OPT_IN_ANSWER
+                        | {
+                            "id": 813,
+                            "kind": "opt_out",
+                            "resulting_status": "opted_out",
+                            "method": "email",
+                            "source": "support ticket 4411",
+                            "disclosure_version": None,
+                            "disclosure_hash": "",
+                            "evidence": {"raw_text": "please stop texting me"},
+                        }
+                    ],
+                },
+                response_only=True,
+                status_codes=["201"],
+            ),
+        ],
+    )
+    @idempotent
+    def post(self, request: Request) -> Response:
+        data = _valid(OptOutSerializer(data=request.data))
+        revoke_all = data["program"] == ALL_PROGRAMS
+        programs = None if revoke_all else [_program(data["program"], must_be_active=False)]
+        if number_erased(data["phone"]):
+            body = {"phone": data["phone"], "suppressed": True, "events": []}
+            return Response(OptOutResultSerializer(body).data, status=status.HTTP_200_OK)
+        evidence = {EVIDENCE_RAW_TEXT: data["text"]} if data.get("text") else {}
+        results = consent_revoke(
+            phone=data["phone"],
+            programs=programs,
+            revoke_all=revoke_all,
+            method=data["method"],
+            source=data["source"],
+            occurred_at=data.get("occurred_at"),
+            evidence=evidence,
+            recorded_by_label=_label(request),
+            idempotency_key=_ledger_key(request),
+        )
+        body = {
+            "phone": data["phone"],
+            "suppressed": revoke_all,
+            "events": [r.event for r in results],
+        }
+        return Response(OptOutResultSerializer(body).data, status=status.HTTP_201_CREATED)
+
+
+# --- Reading consent ------------------------------------------------------------------------
+
+
+class ConsentCheckView(APIView):
+    """May this number be sent this kind of message of this program now?
+
+    The answer is the one consent gate's, `consent.selectors.can_message`, the same that
+    dispatch asks before every hand-off. An inactive program is an answer (`allowed: false`,
+    `program_inactive`), not an error; an unknown program or a number that cannot exist is 400.
+    """
+
+    required_scopes = {"GET": Scope.CONSENT_READ}
+
+    @extend_schema(
+        tags=["consent"],
+        summary="Check the consent gate",
+        parameters=[ConsentCheckQuerySerializer],
+        responses={200: ConsentCheckSerializer, **ERRORS},
+        examples=[
+            OpenApiExample(
+                "Opted out",
+                value={"phone": "+14155552671", "allowed": False, "reason": "opted_out"},
+                response_only=True,
+            )
+        ],
+    )
+    def get(self, request: Request) -> Response:
+        query = _valid(ConsentCheckQuerySerializer(data=request.query_params))
+        program = _program(query["program"], must_be_active=False)
+        decision = can_message(query["phone"], program, query.get("message_type"))
+        return Response(
+            {"phone": query["phone"], "allowed": decision.allowed, "reason": decision.reason.value}
+        )
+
+
+class ConsentLookupView(APIView):
+    """A number's consent, per program it has a record for.
+
+    A number we never saw answers 200 with ``"programs": []`` rather than 404: a partner asks
+    "what consent does this number have?", and for a number we never heard of the true answer
+    is "none", the same as for a known contact with no consent; a 404 would make every caller
+    treat an ordinary answer as an error. An erased number answers the same way (with
+    `suppressed` true): its personal record is gone, its suppression is not.
+    """
+
+    required_scopes = {"GET": Scope.CONSENT_READ}
+
+    @extend_schema(
+        tags=["consent"],
+        summary="Consent of a number, per program",
+        parameters=[PHONE_PARAMETER],
+        responses={200: ConsentLookupSerializer, **ERRORS},
+        examples=[
+            OpenApiExample(
+                "Opted in to one program",
+                value={
+                    "phone": "+14155552671",
+                    "suppressed": False,
+                    "programs": [
+                        {
+                            "program": "offers",
+                            "status": "opted_in",
+                            "since": "2025-01-15T14:31:10Z",
+                            "method": "keyword",
+                            "source": "YES to +18335550100",
+                            "disclosure_version": 3,
+                            "opted_in_at": "2025-01-15T14:31:10Z",
+                            "opted_out_at": None,
+                        }
+                    ],
+                },
+                response_only=True,
+            ),
+            OpenApiExample(
+                "A number never seen",
+                value={"phone": "+14155550123", "suppressed": False, "programs": []},
+                response_only=True,
+            ),
+        ],
+    )
+    def get(self, request: Request, phone: str) -> Response:
+        e164 = normalize_phone(phone)  # InvalidPhoneNumber -> 400 invalid_phone, field phone
+        contact = Contact.objects.filter(phone=e164).first()
+        suppressed = Suppression.objects.filter(
+            phone_hash=phone_hash(e164), program__isnull=True, lifted_at__isnull=True
+        ).exists()
+        body = {"phone": e164, "suppressed": suppressed, "programs": _consent_rows(contact)}
+        return Response(ConsentLookupSerializer(body).data)
+
+
+def _consent_rows(contact: Contact | None) -> list[dict]:
+    """Per program with a consent state: the state, and how consent was last given."""
+    if contact is None:
+        return []
+    states = contact.consent_states.select_related("program").order_by("program__slug")
+    latest_opt_in: dict[int, ConsentEvent] = {}
+    for event in (
+        contact.consent_events.filter(kind__in=OPT_IN_KINDS)
+        .select_related("disclosure")
+        .order_by("-occurred_at", "-id")
+    ):
+        latest_opt_in.setdefault(event.program_id, event)
+    rows = []
+    for state in states:
+        opt_in = latest_opt_in.get(state.program_id)
+        rows.append(
+            {
+                "program": state.program.slug,
+                "status": state.status,
+                "since": state.since,
+                "method": opt_in.method if opt_in else None,
+                "source": opt_in.source if opt_in else None,
+                "disclosure_version": opt_in.disclosure.version
+                if opt_in and opt_in.disclosure
+                else None,
+                "opted_in_at": state.opted_in_at,
+                "opted_out_at": state.opted_out_at,
+            }
+        )
+    return rows
+
+
+# --- Contacts -------------------------------------------------------------------------------
+
+CONTACT_EXAMPLE = {
+    "phone": "415.555.2671",
+    "first_name": "Dana",
+    "last_name": "Lee",
+    "email": "dana@example.com",
+    "locale": "en-US",
+    "time_zone": "America/Los_Angeles",
+    "state": "CA",
+    "postal_code": "94103",
+    "attributes": {"crm_id": "C-1009", "tier": "gold"},
+    "tags": ["vip", "newsletter"],
+}
+
+
+class ContactUpsertView(APIView):
+    """Create a contact, or update the one with that number (fields given replace, others stay).
+
+    Nothing here touches consent. A number erased on request is refused (400 `erased`): the
+    person asked us to forget them.
+    """
+
+    required_scopes = {"POST": Scope.CONSENT_WRITE}
+
+    @extend_schema(
+        tags=["contacts"],
+        summary="Create or update a contact",
+        request=ContactSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={
+            201: OpenApiResponse(ContactSerializer, description="A new contact."),
+            200: OpenApiResponse(ContactSerializer, description="An existing contact, updated."),
+            **POST_ERRORS,
+        },
+        examples=[
+            OpenApiExample("A CRM record", value=CONTACT_EXAMPLE, request_only=True),
+            OpenApiExample(
+                "Stored",
+                value=CONTACT_EXAMPLE
+                | {
+                    "phone": "+14155552671",
+                    "tags": ["newsletter", "vip"],
+                    "created_at": "2025-01-15T14:30:00Z",
+                    "updated_at": "2025-01-15T14:30:00Z",
+                },
+                response_only=True,
+                status_codes=["201", "200"],
+            ),
+        ],
+    )
+    @idempotent
+    def post(self, request: Request) -> Response:
+        data = _valid(ContactSerializer(data=request.data))
+        tags = data.pop("tags", None)
+        contact, created = contact_upsert(
+            phone=data.pop("phone"),
+            fields={name: data[name] for name in UPSERT_FIELDS if name in data},
+            tags=tags,
+        )
+        return Response(
+            ContactSerializer(contact).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class ContactDetailView(APIView):
+    """One contact, by number (404 `not_found` for a number we do not hold)."""
+
+    required_scopes = {"GET": Scope.CONSENT_READ}
+
+    @extend_schema(
+        tags=["contacts"],
+        summary="Read a contact",
+        parameters=[PHONE_PARAMETER],
+        responses={
+            200: ContactSerializer,
+            404: OpenApiResponse(ErrorSerializer, description="No contact with that number."),
+            **ERRORS,
+        },
+        examples=[
+            OpenApiExample(
+                "Not found",
+                value={"code": "not_found", "message": "No contact +14155550123.", "fields": {}},
+                response_only=True,
+                status_codes=["404"],
+            )
+        ],
+    )
+    def get(self, request: Request, phone: str) -> Response:
+        e164 = normalize_phone(phone)
+        contact = Contact.objects.filter(phone=e164).prefetch_related("tags").first()
+        if contact is None:
+            raise ApiError(
+                f"No contact {e164}.", code="not_found", status_code=status.HTTP_404_NOT_FOUND
+            )
+        return Response(ContactSerializer(contact).data)
+
+
+# --- Exports --------------------------------------------------------------------------------
+
+
+class ExportQuerySerializer(serializers.Serializer):
+    since = AwareDateTimeField(
+        required=False, help_text="Opt-outs that occurred at or after this time (with its zone)."
+    )
+    program = serializers.SlugField(required=False, max_length=64)
+
+    def to_internal_value(self, data):
+        # An unencoded "+01:00" in a query string arrives as " 01:00".
+        if isinstance(since := data.get("since"), str):
+            data = data.copy()
+            data["since"] = re.sub(r" (\d\d:?\d\d)$", r"+\1", since)
+        return super().to_internal_value(data)
+
+
+class JsonErrorsNegotiation(BaseContentNegotiation):
+    """The export answers CSV whatever the Accept header says, and its errors JSON."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+    def select_parser(self, request, parsers):
+        return parsers[0]
+
+
+class OptOutExportView(APIView):
+    """The opt-out log (who, which program, when, how, raw text, confirmation) as CSV.
+
+    Streamed, oldest first, never held in memory (``COPY`` on PostgreSQL); cells that could
+    start a spreadsheet formula are escaped (consent/exports.py). `since` keeps opt-outs that
+    occurred at or after it, so a partner can fetch only what is new since its last run.
+    """
+
+    required_scopes = {"GET": Scope.EXPORTS_READ}
+    content_negotiation_class = JsonErrorsNegotiation
+
+    @extend_schema(
+        tags=["exports"],
+        summary="Export the opt-out log (CSV)",
+        parameters=[ExportQuerySerializer],
+        responses={
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.STR,
+                description="CSV: event_id, phone, program, opted_out_at, method, source, "
+                "raw_text, processed_at, confirmation_sent_at, confirmation_message_ref.",
+            ),
+            **ERRORS,
+        },
+        examples=[
+            OpenApiExample(
+                "Bad since",
+                value={
+                    "code": "invalid",
+                    "message": "Invalid fields: since.",
+                    "fields": {"since": ["Give the time zone too, e.g. 2025-01-15T14:30:00Z …"]},
+                },
+                response_only=True,
+                status_codes=["400"],
+            )
+        ],
+    )
+    def get(self, request: Request) -> StreamingHttpResponse:
+        query = _valid(ExportQuerySerializer(data=request.query_params))
+        program = None
+        if "program" in query:
+            program = _program(query["program"], must_be_active=False)
+        rows = stream_export("opt-outs", "csv", since=query.get("since"), program=program)
+        response = StreamingHttpResponse(rows, content_type=content_type("csv"))
+        response["Content-Disposition"] = f'attachment; filename="{filename("opt-outs", "csv")}"'
+        return response
+
+
+urlpatterns = [
+    path("opt-ins/", OptInView.as_view(), name="api-opt-ins"),
+    path("opt-outs/", OptOutView.as_view(), name="api-opt-outs"),
+    # Before consent/<phone>/, which would take "check" for a number.
+    path("consent/check/", ConsentCheckView.as_view(), name="api-consent-check"),
+    path("consent/<str:phone>/", ConsentLookupView.as_view(), name="api-consent"),
+    path("contacts/", ContactUpsertView.as_view(), name="api-contacts"),
+    path("contacts/<str:phone>/", ContactDetailView.as_view(), name="api-contact"),
+    path("exports/opt-outs/", OptOutExportView.as_view(), name="api-export-opt-outs"),
+]

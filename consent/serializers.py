@@ -1,0 +1,250 @@
+"""What the partner API accepts and answers about consent and contacts (see `consent/api.py`).
+
+Input serializers only check shapes and vocabularies (a phone number that parses, a method from
+`ConsentMethod`, a time with its zone); the services decide everything else. Output serializers
+render ledger events, consent overviews and contacts; phone numbers always leave in E.164.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from .models import ConsentEvent, ConsentMethod, Contact, MessageType
+from .phones import InvalidPhoneNumber, normalize_phone
+
+#: What `program` may be in an opt-out besides a program's slug.
+ALL_PROGRAMS = "all"
+
+
+class PhoneField(serializers.CharField):
+    """A phone number in any format, validated and given back in E.164."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 40)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        raw = super().to_internal_value(data)
+        try:
+            return normalize_phone(raw)
+        except InvalidPhoneNumber as exc:
+            raise serializers.ValidationError(str(exc), code="invalid_phone") from exc
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 date-time that names its zone: a consent record's time must be unambiguous."""
+
+    default_error_messages = {
+        "naive": "Give the time zone too, e.g. 2025-01-15T14:30:00Z or 2025-01-15T09:30:00-05:00."
+    }
+
+    def enforce_timezone(self, value):
+        if timezone.is_naive(value):
+            self.fail("naive")
+        return super().enforce_timezone(value)
+
+
+def _no_nul(value: Any, path: str = "") -> None:
+    """Refuse NUL characters anywhere in a JSON value (PostgreSQL cannot store them)."""
+    if isinstance(value, str) and "\x00" in value:
+        raise serializers.ValidationError(f"{path or 'The value'} contains a NUL character.")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(key, path)
+            _no_nul(item, f"{path}.{key}" if path else str(key))
+    if isinstance(value, list):
+        for item in value:
+            _no_nul(item, path)
+
+
+# --- Opt-ins and opt-outs -------------------------------------------------------------------
+
+
+class EvidenceSerializer(serializers.Serializer):
+    """Proof of a web opt-in (TSR 310.5): where the form was and who submitted it."""
+
+    ip = serializers.IPAddressField(required=False)
+    user_agent = serializers.CharField(required=False, max_length=1000)
+    page_url = serializers.URLField(required=False, max_length=2000)
+
+
+class OptInSerializer(serializers.Serializer):
+    phone = PhoneField(help_text="Any format; stored and answered in E.164.")
+    program = serializers.SlugField(max_length=64, help_text="The program's slug.")
+    method = serializers.ChoiceField(choices=ConsentMethod.choices)
+    source = serializers.CharField(
+        max_length=500, help_text="Where consent was given: form URL, keyword + number, ..."
+    )
+    occurred_at = AwareDateTimeField(help_text="When the person opted in, with its time zone.")
+    disclosure_version = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        help_text="The program's disclosure shown to the person; default: the one in effect "
+        "at occurred_at.",
+    )
+    evidence = EvidenceSerializer(required=False)
+
+
+class OptOutSerializer(serializers.Serializer):
+    phone = PhoneField(help_text="Any format.")
+    program = serializers.SlugField(
+        max_length=64, help_text=f"A program's slug, or “{ALL_PROGRAMS}” to revoke every program."
+    )
+    method = serializers.ChoiceField(choices=ConsentMethod.choices)
+    source = serializers.CharField(max_length=500)
+    occurred_at = AwareDateTimeField(required=False, help_text="Default: now.")
+    text = serializers.CharField(
+        required=False,
+        max_length=1600,
+        trim_whitespace=False,
+        help_text="The person's own words, kept verbatim as evidence.",
+    )
+
+
+class ConsentEventSerializer(serializers.ModelSerializer):
+    """One ledger entry, as recorded."""
+
+    program = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    disclosure_version = serializers.IntegerField(
+        source="disclosure.version", allow_null=True, read_only=True
+    )
+
+    class Meta:
+        model = ConsentEvent
+        fields = [
+            "id",
+            "phone",
+            "program",
+            "kind",
+            "resulting_status",
+            "method",
+            "source",
+            "occurred_at",
+            "recorded_at",
+            "disclosure_version",
+            "disclosure_hash",
+            "evidence",
+        ]
+        read_only_fields = fields
+
+
+class OptInResultSerializer(ConsentEventSerializer):
+    confirmation_message_id = serializers.IntegerField(
+        allow_null=True,
+        read_only=True,
+        help_text="The outbound message queued to confirm the opt-in (or ask for YES), if any.",
+    )
+
+    class Meta(ConsentEventSerializer.Meta):
+        fields = [*ConsentEventSerializer.Meta.fields, "confirmation_message_id"]
+        read_only_fields = fields
+
+
+class OptOutResultSerializer(serializers.Serializer):
+    phone = serializers.CharField()
+    suppressed = serializers.BooleanField(
+        help_text="The number is now suppressed for every program (program “all”)."
+    )
+    events = ConsentEventSerializer(many=True, help_text="The ledger events written.")
+
+
+# --- Reading consent ------------------------------------------------------------------------
+
+
+class ProgramConsentSerializer(serializers.Serializer):
+    program = serializers.CharField(help_text="The program's slug.")
+    status = serializers.CharField(help_text="opted_in, pending or opted_out.")
+    since = serializers.DateTimeField(help_text="When the event that set the status occurred.")
+    method = serializers.CharField(
+        allow_null=True, help_text="How consent was given (the latest opt-in or confirmation)."
+    )
+    source = serializers.CharField(allow_null=True)
+    disclosure_version = serializers.IntegerField(allow_null=True)
+    opted_in_at = serializers.DateTimeField(allow_null=True)
+    opted_out_at = serializers.DateTimeField(allow_null=True)
+
+
+class ConsentLookupSerializer(serializers.Serializer):
+    phone = serializers.CharField()
+    suppressed = serializers.BooleanField(
+        help_text="An active suppression covers every program for this number."
+    )
+    programs = ProgramConsentSerializer(many=True)
+
+
+class ConsentCheckQuerySerializer(serializers.Serializer):
+    phone = PhoneField()
+    program = serializers.SlugField(max_length=64)
+    message_type = serializers.ChoiceField(
+        choices=MessageType.choices, required=False, help_text="Default: the program's own."
+    )
+
+
+class ConsentCheckSerializer(serializers.Serializer):
+    phone = serializers.CharField()
+    allowed = serializers.BooleanField()
+    reason = serializers.CharField(
+        help_text="ok, program_inactive, message_type_not_covered, suppressed, no_consent, "
+        "pending_confirmation or opted_out."
+    )
+
+
+# --- Contacts -------------------------------------------------------------------------------
+
+_STATE = re.compile(r"^[A-Z]{2}$")
+
+
+class ContactSerializer(serializers.ModelSerializer):
+    """A contact, upserted by phone: the fields given replace the stored ones, the rest stay.
+
+    Values are checked by the model's own validators (time zone, e-mail, lengths).
+    """
+
+    phone = PhoneField(help_text="Any format; the contact's key.")
+    tags = serializers.ListField(
+        child=serializers.SlugField(max_length=64),
+        required=False,
+        write_only=True,
+        max_length=100,
+        help_text="Replaces the contact's tags when given.",
+    )
+    attributes = serializers.DictField(
+        required=False, help_text="Replaces the contact's attributes when given."
+    )
+
+    class Meta:
+        model = Contact
+        fields = [
+            "phone",
+            "first_name",
+            "last_name",
+            "email",
+            "locale",
+            "time_zone",
+            "state",
+            "postal_code",
+            "attributes",
+            "tags",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+
+    def validate_state(self, value: str) -> str:
+        value = value.strip().upper()
+        if value and not _STATE.match(value):
+            raise serializers.ValidationError("A two-letter US state code, e.g. FL.")
+        return value
+
+    def validate_attributes(self, value: dict) -> dict:
+        _no_nul(value)
+        return value
+
+    def to_representation(self, instance: Contact) -> dict:
+        data = super().to_representation(instance)
+        data["tags"] = sorted(tag.name for tag in instance.tags.all())
+        return data
