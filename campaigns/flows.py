@@ -267,7 +267,7 @@ def flow_event_fire(*, event: FlowEvent, program: Program | None = None) -> list
                 continue
             if not conditions_hold(event, flow.conditions):
                 continue
-            run = _run(flow, event)
+            run = _run(flow, event, event.contact)
             runs.append(run)
             queued_now |= run.outcome == FlowRunOutcome.QUEUED and run.fire_at <= timezone.now()
     if queued_now:
@@ -275,11 +275,20 @@ def flow_event_fire(*, event: FlowEvent, program: Program | None = None) -> list
     return runs
 
 
-def fire_time(flow: Flow, event: FlowEvent) -> tuple[datetime | None, str]:
+def flow_fire_scheduled(*, flow: Flow, contact: Contact, version=None) -> FlowRun:
+    """Fire `flow` for `contact` with no event (the monthly reminder): due now.
+
+    `version` is the template's approved version, when the caller already read it once for a
+    batch. The caller makes sure the person has not had this flow recently.
+    """
+    return _run(flow, None, contact, version=version)
+
+
+def fire_time(flow: Flow, event: FlowEvent | None) -> tuple[datetime | None, str]:
     """(when the flow's message is due, "") or (None, the skip reason)."""
-    base: datetime | None = event.occurred_at
+    base: datetime | None = event.occurred_at if event is not None else timezone.now()
     if flow.anchor:
-        raw = _lookup(event, f"data.{flow.anchor}")
+        raw = _lookup(event, f"data.{flow.anchor}") if event is not None else _MISSING
         if raw is _MISSING or raw in (None, ""):
             return None, SkipReason.ANCHOR_MISSING
         base = as_datetime(raw)
@@ -288,15 +297,13 @@ def fire_time(flow: Flow, event: FlowEvent) -> tuple[datetime | None, str]:
     return base + flow.offset, ""
 
 
-def _run(flow: Flow, event: FlowEvent) -> FlowRun:
-    contact = event.contact
+def _run(flow: Flow, event: FlowEvent | None, contact: Contact, *, version=None) -> FlowRun:
     now = timezone.now()
     fire_at, reason = fire_time(flow, event)
-    version = None
     if fire_at is not None and fire_at < now - flow.max_lateness:
         reason = SkipReason.TOO_LATE
     if not reason:
-        version = flow.template.approved_version
+        version = version or flow.template.approved_version
         if version is None:
             reason = SkipReason.NO_APPROVED_VERSION
     body = ""
@@ -310,7 +317,7 @@ def _run(flow: Flow, event: FlowEvent) -> FlowRun:
             flow=flow,
             event=event,
             contact=contact,
-            fire_at=fire_at or event.occurred_at,
+            fire_at=fire_at or (event.occurred_at if event is not None else now),
             outcome=FlowRunOutcome.SKIPPED,
             reason=reason,
             template_version=version,
@@ -344,7 +351,8 @@ def _message_type(flow: Flow) -> str | None:
 
 
 def _save_run(**fields: Any) -> FlowRun:
-    # No race to lose: the caller holds the event's row lock (the unique constraint backs it).
+    # No race to lose: an event's caller holds its row lock (the unique constraint backs it),
+    # the monthly reminder task its flow's.
     return FlowRun.objects.create(**fields)
 
 
@@ -380,6 +388,7 @@ __all__ = [
     "conditions_problems",
     "flow_event_fire",
     "flow_event_record",
+    "flow_fire_scheduled",
     "flow_problems",
     "flow_validate",
     "render_for",
