@@ -367,3 +367,6 @@ class CampaignEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["at", "campaign", "from_status", "to_status", "by", "note"]
     list_select_related = ["campaign", "by"]
     list_filter = ["to_status"]
+
+
+from . import admin_flows  # noqa: E402, F401 (registers the flow, event and run admins)

@@ -219,6 +219,29 @@ def flow_validate(flow: Flow) -> None:
         raise ValidationError(problems)
 
 
+class FlowError(ValueError):
+    """A change to a flow that is refused; the message says why. Nothing was changed."""
+
+
+def flow_set_active(*, flow: Flow, active: bool) -> bool:
+    """Switch a flow on or off (a guarded update); False if it already was.
+
+    A flow is switched on only when it is valid and its template has an approved version to
+    send (FlowError otherwise): an active flow that can only skip is a silent gap.
+    """
+    if active:
+        problems = flow_problems(flow)
+        if problems:
+            raise FlowError(f"“{flow}”: {' '.join(p for ps in problems.values() for p in ps)}")
+        if flow.template.approved_version is None:
+            raise FlowError(f"“{flow}” has no approved version of its template to send.")
+    return bool(
+        Flow.objects.filter(pk=flow.pk, active=not active).update(
+            active=active, updated_at=timezone.now()
+        )
+    )
+
+
 # --- Firing ---------------------------------------------------------------------------------
 
 
@@ -383,6 +406,7 @@ def render_for(version, contact: Contact, event: FlowEvent | None) -> str:
 
 __all__ = [
     "OPS",
+    "FlowError",
     "SkipReason",
     "condition_holds",
     "conditions_problems",
@@ -390,6 +414,7 @@ __all__ = [
     "flow_event_record",
     "flow_fire_scheduled",
     "flow_problems",
+    "flow_set_active",
     "flow_validate",
     "render_for",
 ]
