@@ -1,10 +1,11 @@
 """Partner API for consent and contacts, mounted at /api/v1/ (see config/api_router.py).
 
 Thin views: an input serializer checks the request, a service in `consent.services` or
-`consent.contacts` does the work, an output serializer answers. Phone numbers are accepted in
-any format and answered in E.164; every refusal is ``{"code", "message", "fields"}``
-(messaging/api/errors.py); POSTs honour `Idempotency-Key`, and the same key also makes the
-ledger write itself idempotent (a repeat after the stored answer expired writes nothing new).
+`consent.contacts` does the work, an output serializer answers; `consent/api_docs.py` holds
+the OpenAPI description. Phone numbers are accepted in any format and answered in E.164; every
+refusal is ``{"code", "message", "fields"}`` (messaging/api/errors.py). POSTs honour
+`Idempotency-Key`, and the same key also makes the ledger write itself idempotent (a repeat
+after the stored answer expired writes nothing new).
 
     POST /opt-ins/                 consent:write   record an opt-in (201)
     POST /opt-outs/                consent:write   record an opt-out, one program or "all" (201)
@@ -18,18 +19,10 @@ ledger write itself idempotent (a repeat after the stored answer expired writes 
 from __future__ import annotations
 
 import hashlib
-import re
 
 from django.db import transaction
 from django.http import StreamingHttpResponse
 from django.urls import path
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import (
-    OpenApiExample,
-    OpenApiParameter,
-    OpenApiResponse,
-    extend_schema,
-)
 from rest_framework import serializers, status
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
@@ -39,9 +32,17 @@ from rest_framework.views import APIView
 from messaging.api.errors import ApiError
 from messaging.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from messaging.api.idempotency import idempotent
-from messaging.api.serializers import ErrorSerializer
 from messaging.models import MessageStatus, Scope
 
+from .api_docs import (
+    CONSENT_CHECK_SCHEMA,
+    CONSENT_LOOKUP_SCHEMA,
+    CONTACT_DETAIL_SCHEMA,
+    CONTACT_UPSERT_SCHEMA,
+    OPT_IN_SCHEMA,
+    OPT_OUT_EXPORT_SCHEMA,
+    OPT_OUT_SCHEMA,
+)
 from .contacts import UPSERT_FIELDS, contact_upsert, number_erased
 from .exports import EVIDENCE_RAW_TEXT, content_type, filename, stream_export
 from .models import (
@@ -57,11 +58,10 @@ from .phones import normalize_phone, phone_hash
 from .selectors import can_message
 from .serializers import (
     ALL_PROGRAMS,
-    AwareDateTimeField,
     ConsentCheckQuerySerializer,
-    ConsentCheckSerializer,
     ConsentLookupSerializer,
     ContactSerializer,
+    ExportQuerySerializer,
     OptInResultSerializer,
     OptInSerializer,
     OptOutResultSerializer,
@@ -71,27 +71,6 @@ from .services import consent_opt_in, consent_revoke
 
 # --- Shared pieces --------------------------------------------------------------------------
 
-ERRORS = {
-    400: OpenApiResponse(ErrorSerializer, description="Invalid input; `fields` names what."),
-    401: OpenApiResponse(ErrorSerializer, description="No key, or an unknown or revoked one."),
-    403: OpenApiResponse(ErrorSerializer, description="The key lacks the scope (missing_scope)."),
-    429: OpenApiResponse(ErrorSerializer, description="Over the client's rate; see Retry-After."),
-}
-POST_ERRORS = ERRORS | {
-    422: OpenApiResponse(ErrorSerializer, description="Idempotency-Key reused for another body."),
-}
-IDEMPOTENCY_PARAMETER = OpenApiParameter(
-    IDEMPOTENCY_HEADER,
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    description="Any unique string (≤255): a repeat returns the first answer and writes nothing.",
-)
-PHONE_PARAMETER = OpenApiParameter(
-    "phone",
-    OpenApiTypes.STR,
-    OpenApiParameter.PATH,
-    description="Any format, URL-encoded (“%2B1%20415%20555%202671”).",
-)
 OPT_IN_KINDS = (ConsentKind.OPT_IN, ConsentKind.RE_OPT_IN, ConsentKind.OPT_IN_CONFIRMED)
 
 
@@ -132,35 +111,6 @@ def _refuse_erased(e164: str) -> None:
 
 # --- Opt-ins and opt-outs -------------------------------------------------------------------
 
-OPT_IN_EXAMPLE = {
-    "phone": "(415) 555-2671",
-    "program": "offers",
-    "method": "web_form",
-    "source": "https://acme.example/join",
-    "occurred_at": "2025-01-15T14:30:00Z",
-    "disclosure_version": 3,
-    "evidence": {
-        "ip": "203.0.113.7",
-        "user_agent": "Mozilla/5.0",
-        "page_url": "https://acme.example/join",
-    },
-}
-OPT_IN_ANSWER = {
-    "id": 812,
-    "phone": "+14155552671",
-    "program": "offers",
-    "kind": "opt_in",
-    "resulting_status": "pending",
-    "method": "web_form",
-    "source": "https://acme.example/join",
-    "occurred_at": "2025-01-15T14:30:00Z",
-    "recorded_at": "2025-01-15T14:30:02.114Z",
-    "disclosure_version": 3,
-    "disclosure_hash": "9f2c…",
-    "evidence": OPT_IN_EXAMPLE["evidence"],
-    "confirmation_message_id": 5531,
-}
-
 
 class OptInView(APIView):
     """Record that a person opted in to a program, with the proof (DOMAIN §8).
@@ -171,32 +121,7 @@ class OptInView(APIView):
 
     required_scopes = {"POST": Scope.CONSENT_WRITE}
 
-    @extend_schema(
-        tags=["consent"],
-        summary="Record an opt-in",
-        request=OptInSerializer,
-        parameters=[IDEMPOTENCY_PARAMETER],
-        responses={201: OptInResultSerializer, **POST_ERRORS},
-        examples=[
-            OpenApiExample("Web form opt-in", value=OPT_IN_EXAMPLE, request_only=True),
-            OpenApiExample(
-                "Pending a YES (double opt-in)",
-                value=OPT_IN_ANSWER,
-                response_only=True,
-                status_codes=["201"],
-            ),
-            OpenApiExample(
-                "Unknown program",
-                value={
-                    "code": "unknown_program",
-                    "message": "There is no program “ofers”.",
-                    "fields": {"program": ["There is no program “ofers”."]},
-                },
-                response_only=True,
-                status_codes=["400"],
-            ),
-        ],
-    )
+    @OPT_IN_SCHEMA
     @idempotent
     def post(self, request: Request) -> Response:
         from messaging.confirmations import opt_in_acknowledge
@@ -270,53 +195,7 @@ class OptOutView(APIView):
 
     required_scopes = {"POST": Scope.CONSENT_WRITE}
 
-    @extend_schema(
-        tags=["consent"],
-        summary="Record an opt-out",
-        request=OptOutSerializer,
-        parameters=[IDEMPOTENCY_PARAMETER],
-        responses={
-            201: OptOutResultSerializer,
-            200: OpenApiResponse(OptOutResultSerializer, description="Erased number: no events."),
-            **POST_ERRORS,
-        },
-        examples=[
-            OpenApiExample(
-                "A reply forwarded by the CRM",
-                value={
-                    "phone": "+1 415 555 2671",
-                    "program": "all",
-                    "method": "email",
-                    "source": "support ticket 4411",
-                    "occurred_at": "2025-01-15T14:30:00Z",
-                    "text": "please stop texting me",
-                },
-                request_only=True,
-            ),
-            OpenApiExample(
-                "Revoked everywhere",
-                value={
-                    "phone": "+14155552671",
-                    "suppressed": True,
-                    "events": [
-                        OPT_IN_ANSWER
-                        | {
-                            "id": 813,
-                            "kind": "opt_out",
-                            "resulting_status": "opted_out",
-                            "method": "email",
-                            "source": "support ticket 4411",
-                            "disclosure_version": None,
-                            "disclosure_hash": "",
-                            "evidence": {"raw_text": "please stop texting me"},
-                        }
-                    ],
-                },
-                response_only=True,
-                status_codes=["201"],
-            ),
-        ],
-    )
+    @OPT_OUT_SCHEMA
     @idempotent
     def post(self, request: Request) -> Response:
         data = _valid(OptOutSerializer(data=request.data))
@@ -358,19 +237,7 @@ class ConsentCheckView(APIView):
 
     required_scopes = {"GET": Scope.CONSENT_READ}
 
-    @extend_schema(
-        tags=["consent"],
-        summary="Check the consent gate",
-        parameters=[ConsentCheckQuerySerializer],
-        responses={200: ConsentCheckSerializer, **ERRORS},
-        examples=[
-            OpenApiExample(
-                "Opted out",
-                value={"phone": "+14155552671", "allowed": False, "reason": "opted_out"},
-                response_only=True,
-            )
-        ],
-    )
+    @CONSENT_CHECK_SCHEMA
     def get(self, request: Request) -> Response:
         query = _valid(ConsentCheckQuerySerializer(data=request.query_params))
         program = _program(query["program"], must_be_active=False)
@@ -392,39 +259,7 @@ class ConsentLookupView(APIView):
 
     required_scopes = {"GET": Scope.CONSENT_READ}
 
-    @extend_schema(
-        tags=["consent"],
-        summary="Consent of a number, per program",
-        parameters=[PHONE_PARAMETER],
-        responses={200: ConsentLookupSerializer, **ERRORS},
-        examples=[
-            OpenApiExample(
-                "Opted in to one program",
-                value={
-                    "phone": "+14155552671",
-                    "suppressed": False,
-                    "programs": [
-                        {
-                            "program": "offers",
-                            "status": "opted_in",
-                            "since": "2025-01-15T14:31:10Z",
-                            "method": "keyword",
-                            "source": "YES to +18335550100",
-                            "disclosure_version": 3,
-                            "opted_in_at": "2025-01-15T14:31:10Z",
-                            "opted_out_at": None,
-                        }
-                    ],
-                },
-                response_only=True,
-            ),
-            OpenApiExample(
-                "A number never seen",
-                value={"phone": "+14155550123", "suppressed": False, "programs": []},
-                response_only=True,
-            ),
-        ],
-    )
+    @CONSENT_LOOKUP_SCHEMA
     def get(self, request: Request, phone: str) -> Response:
         e164 = normalize_phone(phone)  # InvalidPhoneNumber -> 400 invalid_phone, field phone
         contact = Contact.objects.filter(phone=e164).first()
@@ -469,19 +304,6 @@ def _consent_rows(contact: Contact | None) -> list[dict]:
 
 # --- Contacts -------------------------------------------------------------------------------
 
-CONTACT_EXAMPLE = {
-    "phone": "415.555.2671",
-    "first_name": "Dana",
-    "last_name": "Lee",
-    "email": "dana@example.com",
-    "locale": "en-US",
-    "time_zone": "America/Los_Angeles",
-    "state": "CA",
-    "postal_code": "94103",
-    "attributes": {"crm_id": "C-1009", "tier": "gold"},
-    "tags": ["vip", "newsletter"],
-}
-
 
 class ContactUpsertView(APIView):
     """Create a contact, or update the one with that number (fields given replace, others stay).
@@ -492,32 +314,7 @@ class ContactUpsertView(APIView):
 
     required_scopes = {"POST": Scope.CONSENT_WRITE}
 
-    @extend_schema(
-        tags=["contacts"],
-        summary="Create or update a contact",
-        request=ContactSerializer,
-        parameters=[IDEMPOTENCY_PARAMETER],
-        responses={
-            201: OpenApiResponse(ContactSerializer, description="A new contact."),
-            200: OpenApiResponse(ContactSerializer, description="An existing contact, updated."),
-            **POST_ERRORS,
-        },
-        examples=[
-            OpenApiExample("A CRM record", value=CONTACT_EXAMPLE, request_only=True),
-            OpenApiExample(
-                "Stored",
-                value=CONTACT_EXAMPLE
-                | {
-                    "phone": "+14155552671",
-                    "tags": ["newsletter", "vip"],
-                    "created_at": "2025-01-15T14:30:00Z",
-                    "updated_at": "2025-01-15T14:30:00Z",
-                },
-                response_only=True,
-                status_codes=["201", "200"],
-            ),
-        ],
-    )
+    @CONTACT_UPSERT_SCHEMA
     @idempotent
     def post(self, request: Request) -> Response:
         data = _valid(ContactSerializer(data=request.data))
@@ -538,24 +335,7 @@ class ContactDetailView(APIView):
 
     required_scopes = {"GET": Scope.CONSENT_READ}
 
-    @extend_schema(
-        tags=["contacts"],
-        summary="Read a contact",
-        parameters=[PHONE_PARAMETER],
-        responses={
-            200: ContactSerializer,
-            404: OpenApiResponse(ErrorSerializer, description="No contact with that number."),
-            **ERRORS,
-        },
-        examples=[
-            OpenApiExample(
-                "Not found",
-                value={"code": "not_found", "message": "No contact +14155550123.", "fields": {}},
-                response_only=True,
-                status_codes=["404"],
-            )
-        ],
-    )
+    @CONTACT_DETAIL_SCHEMA
     def get(self, request: Request, phone: str) -> Response:
         e164 = normalize_phone(phone)
         contact = Contact.objects.filter(phone=e164).prefetch_related("tags").first()
@@ -567,20 +347,6 @@ class ContactDetailView(APIView):
 
 
 # --- Exports --------------------------------------------------------------------------------
-
-
-class ExportQuerySerializer(serializers.Serializer):
-    since = AwareDateTimeField(
-        required=False, help_text="Opt-outs that occurred at or after this time (with its zone)."
-    )
-    program = serializers.SlugField(required=False, max_length=64)
-
-    def to_internal_value(self, data):
-        # An unencoded "+01:00" in a query string arrives as " 01:00".
-        if isinstance(since := data.get("since"), str):
-            data = data.copy()
-            data["since"] = re.sub(r" (\d\d:?\d\d)$", r"+\1", since)
-        return super().to_internal_value(data)
 
 
 class JsonErrorsNegotiation(BaseContentNegotiation):
@@ -604,31 +370,7 @@ class OptOutExportView(APIView):
     required_scopes = {"GET": Scope.EXPORTS_READ}
     content_negotiation_class = JsonErrorsNegotiation
 
-    @extend_schema(
-        tags=["exports"],
-        summary="Export the opt-out log (CSV)",
-        parameters=[ExportQuerySerializer],
-        responses={
-            (200, "text/csv"): OpenApiResponse(
-                OpenApiTypes.STR,
-                description="CSV: event_id, phone, program, opted_out_at, method, source, "
-                "raw_text, processed_at, confirmation_sent_at, confirmation_message_ref.",
-            ),
-            **ERRORS,
-        },
-        examples=[
-            OpenApiExample(
-                "Bad since",
-                value={
-                    "code": "invalid",
-                    "message": "Invalid fields: since.",
-                    "fields": {"since": ["Give the time zone too, e.g. 2025-01-15T14:30:00Z …"]},
-                },
-                response_only=True,
-                status_codes=["400"],
-            )
-        ],
-    )
+    @OPT_OUT_EXPORT_SCHEMA
     def get(self, request: Request) -> StreamingHttpResponse:
         query = _valid(ExportQuerySerializer(data=request.query_params))
         program = None

@@ -248,3 +248,20 @@ class ContactSerializer(serializers.ModelSerializer):
         data = super().to_representation(instance)
         data["tags"] = sorted(tag.name for tag in instance.tags.all())
         return data
+
+
+# --- Exports --------------------------------------------------------------------------------
+
+
+class ExportQuerySerializer(serializers.Serializer):
+    since = AwareDateTimeField(
+        required=False, help_text="Opt-outs that occurred at or after this time (with its zone)."
+    )
+    program = serializers.SlugField(required=False, max_length=64)
+
+    def to_internal_value(self, data):
+        # An unencoded "+01:00" in a query string arrives as " 01:00".
+        if isinstance(since := data.get("since"), str):
+            data = data.copy()
+            data["since"] = re.sub(r" (\d\d:?\d\d)$", r"+\1", since)
+        return super().to_internal_value(data)
