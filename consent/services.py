@@ -152,6 +152,10 @@ def _record_many(
         for key in keys
     ]
     _apply_to_states([r.event for r in results if r.created])
+    # Partners hear of the change through the outbox, written in this same transaction.
+    from messaging.outbound_webhooks import webhook_emit_consent
+
+    webhook_emit_consent([r.event for r in results if r.created])
     return results
 
 

@@ -41,7 +41,9 @@ from .models import (
     OutboundMessage,
     RevocationReview,
     Sender,
+    WebhookEventType,
 )
+from .outbound_webhooks import webhook_emit
 from .services import message_queue
 
 Status = Conversation.Status
@@ -106,9 +108,11 @@ def after_hours_since(at: datetime) -> datetime | None:
 
 
 def conversation_touch(
-    *, contact: Contact, sender: Sender, at: datetime | None = None
+    *, contact: Contact, sender: Sender, at: datetime | None = None, text: str = ""
 ) -> Conversation:
-    """The person wrote: open their conversation with this sender, creating or reopening it.
+    """The person wrote `text`: open their conversation with this sender, creating or
+    reopening it. A new or reopened conversation is announced to partners
+    (`conversation.opened`, e.g. a helpdesk) in the same transaction.
 
     Locks the row, so concurrent messages from one person are handled one after the other.
     """
@@ -120,20 +124,42 @@ def conversation_touch(
         if conversation is None:
             try:
                 with transaction.atomic():
-                    return Conversation.objects.create(
+                    conversation = Conversation.objects.create(
                         contact=contact, sender=sender, opened_at=at, last_message_at=at
                     )
             except IntegrityError:  # created by a concurrent message: use that one
                 conversation = Conversation.objects.select_for_update().get(
                     contact=contact, sender=sender
                 )
+            else:
+                _emit_opened(conversation, text=text, reopened=False)
+                return conversation
         fields: dict[str, Any] = {"status": Status.OPEN, "last_message_at": at}
-        if conversation.status == Status.CLOSED:
+        reopened = conversation.status == Status.CLOSED
+        if reopened:
             fields |= {"opened_at": at, "closed_at": None}
         Conversation.objects.filter(pk=conversation.pk).update(**fields)
         for name, value in fields.items():
             setattr(conversation, name, value)
+        if reopened:
+            _emit_opened(conversation, text=text, reopened=True)
         return conversation
+
+
+def _emit_opened(conversation: Conversation, *, text: str, reopened: bool) -> None:
+    webhook_emit(
+        event_type=WebhookEventType.CONVERSATION_OPENED,
+        data={
+            "conversation_id": conversation.pk,
+            "phone": conversation.contact.phone,
+            "sender": conversation.sender.phone_number or conversation.sender.messaging_service_sid,
+            "sender_name": conversation.sender.name,
+            "text": text,
+            "reopened": reopened,
+            "opened_at": conversation.opened_at.isoformat(),
+        },
+        occurred_at=conversation.opened_at,
+    )
 
 
 def conversation_assign(*, conversation: Conversation, to) -> bool:

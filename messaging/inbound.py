@@ -481,7 +481,10 @@ def _to_conversation(inbound: _Inbound, *, acknowledge: bool = True):
     """Open or reopen the conversation; maybe acknowledge a message written after hours."""
     now = inbound.message.received_at
     conversation = conversation_touch(
-        contact=inbound.contact, sender=inbound.sender_info.sender, at=now
+        contact=inbound.contact,
+        sender=inbound.sender_info.sender,
+        at=now,
+        text=inbound.message.body,
     )
     if _whole_word(inbound.message.body).upper() in _support_keywords():
         inbound.matched = f"support:{_whole_word(inbound.message.body).upper()}"

@@ -6,6 +6,7 @@ from django.conf import settings
 
 from .dispatch import Dispatcher, reconcile_expired_leases
 from .queueing import enqueue
+from .webhook_delivery import webhook_deliver_due
 
 
 def dispatch() -> dict:
@@ -23,6 +24,15 @@ def dispatch() -> dict:
 def reconcile_leases() -> dict:
     """Settle messages a dead worker left in `sending` (every minute)."""
     return reconcile_expired_leases()
+
+
+def deliver_webhooks() -> dict:
+    """Post one batch of due partner webhooks (every minute, and after each event is written);
+    a full batch, or one cut short by its time budget, queues the next one (continuation)."""
+    report = webhook_deliver_due()
+    if report.more:
+        enqueue("messaging.tasks.deliver_webhooks")
+    return report.__dict__
 
 
 def prune_idempotency_records() -> int:
