@@ -48,17 +48,23 @@ class AwareDateTimeField(serializers.DateTimeField):
         return super().enforce_timezone(value)
 
 
-def _no_nul(value: Any, path: str = "") -> None:
-    """Refuse NUL characters anywhere in a JSON value (PostgreSQL cannot store them)."""
-    if isinstance(value, str) and "\x00" in value:
-        raise serializers.ValidationError(f"{path or 'The value'} contains a NUL character.")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(value: Any, path: str = "") -> None:
+    """Refuse NUL and lone surrogate characters anywhere in a JSON value: PostgreSQL can store
+    neither (the request would fail with a 500 instead of a 400)."""
+    if isinstance(value, str) and _UNSTORABLE.search(value):
+        raise serializers.ValidationError(
+            f"{path or 'A value'} contains a NUL or a lone surrogate character."
+        )
     if isinstance(value, dict):
         for key, item in value.items():
-            _no_nul(key, path)
-            _no_nul(item, f"{path}.{key}" if path else str(key))
+            _storable(key, path)
+            _storable(item, f"{path}.{key}" if path else str(key))
     if isinstance(value, list):
         for item in value:
-            _no_nul(item, path)
+            _storable(item, path)
 
 
 # --- Opt-ins and opt-outs -------------------------------------------------------------------
@@ -83,6 +89,7 @@ class OptInSerializer(serializers.Serializer):
     disclosure_version = serializers.IntegerField(
         required=False,
         min_value=1,
+        max_value=2**31 - 1,
         help_text="The program's disclosure shown to the person; default: the one in effect "
         "at occurred_at.",
     )
@@ -241,7 +248,7 @@ class ContactSerializer(serializers.ModelSerializer):
         return value
 
     def validate_attributes(self, value: dict) -> dict:
-        _no_nul(value)
+        _storable(value)
         return value
 
     def to_representation(self, instance: Contact) -> dict:

@@ -1,5 +1,6 @@
 """POST /api/v1/contacts/ upserts by phone; GET /api/v1/contacts/{phone}/ reads one contact."""
 
+import json
 from urllib.parse import quote
 
 import pytest
@@ -114,6 +115,7 @@ def test_an_unknown_number_is_404_and_an_invalid_one_400(api):
         ({"postal_code": "9" * 11}, "postal_code"),
         ({"attributes": ["not", "a", "dict"]}, "attributes"),
         ({"attributes": {"note": "nul \x00 inside"}}, "attributes"),
+        ({"attributes": {"note": "lone \ud800 surrogate"}}, "attributes"),
         ({"tags": ["not a slug"]}, "tags.0"),
         ({"first_name": "x" * 101}, "first_name"),
     ],
@@ -121,7 +123,8 @@ def test_an_unknown_number_is_404_and_an_invalid_one_400(api):
 def test_it_refuses_bad_input_naming_the_field_and_writes_nothing(api, changes, field):
     contact = create_contact(PHONE, first_name="Dana")
     data = {"phone": PHONE, "first_name": "Dana B"} | changes
-    response = api.post(URL, {k: v for k, v in data.items() if v is not None}, format="json")
+    payload = json.dumps({k: v for k, v in data.items() if v is not None})  # \uXXXX escapes
+    response = api.post(URL, payload, content_type="application/json")
 
     assert response.status_code == 400
     assert response.json()["code"] == "invalid"

@@ -129,6 +129,8 @@ def test_it_records_a_re_opt_in_after_an_opt_out(api, program):
         ({"occurred_at": "yesterday"}, "invalid", "occurred_at"),
         ({"occurred_at": "2999-01-01T00:00:00Z"}, "future_datetime", "occurred_at"),
         ({"disclosure_version": 7}, "unknown_disclosure_version", "disclosure_version"),
+        ({"disclosure_version": 2**70}, "invalid", "disclosure_version"),
+        ({"source": "nul \x00 inside"}, "invalid", "source"),
         ({"evidence": {"ip": "not-an-ip"}}, "invalid", "evidence.ip"),
         ({"evidence": {"page_url": "javascript:alert(1)"}}, "invalid", "evidence.page_url"),
     ],
