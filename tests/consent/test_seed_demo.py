@@ -1,5 +1,7 @@
 """`seed_demo` builds a believable business, once."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.management import call_command
 
@@ -36,7 +38,12 @@ def test_it_creates_programs_contacts_and_varied_consent_histories_once():
     from campaigns.services import launch_problems
     from templates.models import TemplateVersion
 
-    assert TemplateVersion.objects.filter(status="approved").count() == 2
+    assert (
+        TemplateVersion.objects.filter(
+            status="approved", template__name__in=["Weekend sale", "Service reminder"]
+        ).count()
+        == 2
+    )
     assert TemplateVersion.objects.filter(status="pending_review").count() == 1
     campaign = Campaign.objects.get()
     assert launch_problems(campaign) == []  # ready to launch from the admin
@@ -53,3 +60,87 @@ def test_ensure_admin_prints_a_working_login(capsys):
     password = out.split("admin / ")[1].split()[0]
     assert authenticate(username="admin", password=password).is_superuser
     assert authenticate(username="support", password=password).groups.filter(name="Support")
+
+
+PRESETS = {
+    # name: (trigger, program, anchor, offset)
+    "Website lead welcome": ("lead.created", "offers", "", timedelta(0)),
+    "Appointment confirmation": ("appointment.booked", "appointments", "", timedelta(0)),
+    "Appointment reminder": (
+        "appointment.booked", "appointments", "appointment_at", timedelta(hours=-24)
+    ),
+    "Post-purchase follow-up": ("order.delivered", "offers", "", timedelta(days=3)),
+    "Opt-in confirmation: Acme Offers": ("consent.opted_in", "offers", "", timedelta(0)),
+    "Opt-in confirmation: Appointment reminders": (
+        "consent.opted_in", "appointments", "", timedelta(0)
+    ),
+    "Monthly reminder: Acme Offers": (
+        "subscription.monthly_reminder", "offers", "", timedelta(0)
+    ),
+}  # fmt: skip
+
+
+def test_it_adds_the_flow_presets_with_four_eyes_approved_templates_once():
+    from campaigns.flows import flow_problems
+    from campaigns.models import Flow
+    from templates.checks import has_blockers
+    from templates.models import TemplateVersion
+
+    call_command("seed_demo", contacts=20, seed=3)
+    flows = {f.name: f for f in Flow.objects.select_related("program", "template")}
+    assert {
+        name: (f.trigger, f.program.slug, f.anchor, f.offset) for name, f in flows.items()
+    } == PRESETS  # the transactional program gets no monthly reminder
+    for flow in flows.values():
+        version = flow.template.approved_version
+        assert flow.active and version is not None, flow
+        assert version.reviewer_id != version.author_id
+        assert not has_blockers(version.run_checks()), (flow, version.findings)
+        assert flow_problems(flow) == {}
+    reminder = flows["Monthly reminder: Acme Offers"].template.approved_version.body
+    assert reminder == (
+        "Acme Outdoor: you're still subscribed to Acme Offers. Msg&data rates may apply. "
+        "Reply STOP to cancel."
+    )
+    assert flows["Website lead welcome"].conditions == [
+        {"field": "data.source", "op": "eq", "value": "website"}
+    ]
+
+    versions = TemplateVersion.objects.count()
+    call_command("seed_demo", contacts=20, seed=3)
+    assert Flow.objects.count() == len(PRESETS)
+    assert TemplateVersion.objects.count() == versions
+
+
+def test_it_adds_the_presets_to_a_database_seeded_before_they_existed():
+    from campaigns.models import Flow
+    from templates.models import TemplateVersion
+
+    call_command("seed_demo", contacts=20, seed=3)
+    Flow.objects.filter(name__startswith="Appointment").delete()
+    versions = TemplateVersion.objects.count()
+    call_command("seed_demo", contacts=20, seed=3)
+    assert Flow.objects.filter(name__startswith="Appointment").count() == 2
+    assert TemplateVersion.objects.count() == versions  # the approved templates are reused
+
+
+def test_the_appointment_presets_confirm_at_once_and_remind_a_day_before():
+    from django.utils import timezone
+
+    from campaigns.flows import flow_event_record
+
+    call_command("seed_demo", contacts=40, seed=3)
+    appointments = Program.objects.get(slug="appointments")
+    state = ConsentState.objects.filter(program=appointments, status="opted_in").first()
+    at = (timezone.now() + timedelta(days=4)).replace(microsecond=0)
+    _, runs = flow_event_record(
+        type="appointment.booked",
+        contact=state.contact,
+        occurred_at=timezone.now(),
+        data={"appointment_at": at.isoformat(), "service": "bike tune-up"},
+    )
+    outcomes = {run.flow.name: (run.outcome, run.fire_at) for run in runs}
+    assert outcomes["Appointment reminder"] == ("queued", at - timedelta(hours=24))
+    assert outcomes["Appointment confirmation"][0] == "queued"
+    confirmation = next(r for r in runs if r.flow.name == "Appointment confirmation")
+    assert "your bike tune-up appointment is booked for" in confirmation.message.body

@@ -69,6 +69,85 @@ LAST = [
 SHORT_CODE = "+18335550100"
 
 
+def flow_presets(offers: Program, appointments: Program) -> list[dict]:
+    """The four flows people start with (the opt-in confirmation comes per program)."""
+    return [
+        {
+            "name": "Website lead welcome",
+            "description": "A lead from the website's contact form gets a welcome at once.",
+            "trigger": "lead.created",
+            "conditions": [{"field": "data.source", "op": "eq", "value": "website"}],
+            "program": offers,
+            "template": "Lead welcome",
+            "category": "promotional",
+            "body": "Acme Outdoor: thanks for reaching out, {first_name|there}! See this "
+            "season's gear at https://acme.example/new Reply STOP to opt out",
+        },
+        {
+            "name": "Appointment confirmation",
+            "description": "Confirms a booking as soon as it is made.",
+            "trigger": "appointment.booked",
+            "program": appointments,
+            "template": "Appointment booked",
+            "category": "transactional",
+            "body": "Acme Outdoor Service Center: your {event.service|service} appointment is "
+            "booked for {event.appointment_at:datetime}. Reply STOP to opt out",
+        },
+        {
+            "name": "Appointment reminder",
+            "description": "24 hours before the appointment; skipped when booked later than that.",
+            "trigger": "appointment.booked",
+            "program": appointments,
+            "template": "Appointment tomorrow",
+            "category": "reminder",
+            "anchor": "appointment_at",
+            "offset": timedelta(hours=-24),
+            "body": "Acme Outdoor Service Center: reminder, {first_name|your} appointment is "
+            "tomorrow at {event.appointment_at:time}. Reply STOP to opt out",
+        },
+        {
+            "name": "Post-purchase follow-up",
+            "description": "Three days after delivery, ask how the order went.",
+            "trigger": "order.delivered",
+            "program": offers,
+            "template": "How was your order",
+            "category": "follow_up",
+            "offset": timedelta(days=3),
+            "max_lateness": timedelta(hours=12),
+            "body": "Acme Outdoor: how is your new gear, {first_name|there}? Tell us at "
+            "https://acme.example/review Reply STOP to opt out",
+        },
+    ]
+
+
+def opt_in_confirmation_preset(program: Program, trigger: str) -> dict:
+    return {
+        "name": f"Opt-in confirmation: {program.name}",
+        "description": "The first message after an opt-in through the API or the join form.",
+        "trigger": trigger,
+        "program": program,
+        "template": "Opt-in confirmation",
+        "category": "transactional",
+        # CTIA's list: brand, enrolled in what, how often, rates, HELP, STOP.
+        "body": f"{program.brand_name}: you're in for {program.name}! {program.frequency_text}. "
+        "Msg & data rates may apply. Reply HELP for help, STOP to cancel.",
+    }
+
+
+def monthly_reminder_preset(program: Program, trigger: str) -> dict:
+    """CTIA: a recurring program reminds its subscribers how to opt out at least monthly."""
+    return {
+        "name": f"Monthly reminder: {program.name}",
+        "description": "Once a month to each subscriber of 30 days or more.",
+        "trigger": trigger,
+        "program": program,
+        "template": "Monthly subscription reminder",
+        "category": "transactional",
+        "body": f"{program.brand_name}: you're still subscribed to {program.name}. "
+        "Msg&data rates may apply. Reply STOP to cancel.",
+    }
+
+
 class Command(BaseCommand):
     help = "Create demo programs, disclosures and ~1,000 contacts with consent histories."
 
@@ -79,35 +158,100 @@ class Command(BaseCommand):
     def handle(self, *args, contacts: int, seed: int, **options) -> None:
         if Program.objects.filter(slug="offers").exists():
             self.stdout.write("Demo data is already loaded.")
-            return
-        rng = random.Random(seed)
-        with transaction.atomic():
-            offers, appointments = self.create_programs()
-            tags = [
-                Tag.objects.create(name=n) for n in ("vip", "newsletter", "wholesale", "lapsed")
-            ]
-            made = self.create_contacts(rng, contacts, offers, appointments, tags)
-            self.create_sending(offers, appointments)
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"Demo data loaded: 2 programs, {made} contacts, a sender, approved templates "
-                "and a draft campaign."
+        else:
+            rng = random.Random(seed)
+            with transaction.atomic():
+                offers, appointments = self.create_programs()
+                tags = [
+                    Tag.objects.create(name=n) for n in ("vip", "newsletter", "wholesale", "lapsed")
+                ]
+                made = self.create_contacts(rng, contacts, offers, appointments, tags)
+                self.create_sending(offers, appointments)
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Demo data loaded: 2 programs, {made} contacts, a sender, approved "
+                    "templates and a draft campaign."
+                )
             )
-        )
+        # Presets arrive in databases seeded before they existed too, hence outside the guard.
+        with transaction.atomic():
+            added = self.create_flow_presets()
+        if added:
+            self.stdout.write(self.style.SUCCESS(f"Flow presets added: {', '.join(added)}."))
 
-    def create_sending(self, offers: Program, appointments: Program) -> None:
-        """A sender, approved templates (written and reviewed by different people), a campaign."""
+    def staff(self):
+        """The demo's marketer (writes templates) and compliance reviewer (approves them)."""
         from django.contrib.auth.models import Group, User
 
-        from campaigns.models import Audience, Campaign, CampaignVariant
         from consent.roles import COMPLIANCE, MARKETING
-        from messaging.models import Sender, SenderKind
-        from templates.models import MessageTemplate, TemplateVersion
 
         marketer, _ = User.objects.get_or_create(username="marketing", defaults={"is_staff": True})
         marketer.groups.add(Group.objects.get(name=MARKETING))
         reviewer, _ = User.objects.get_or_create(username="compliance", defaults={"is_staff": True})
         reviewer.groups.add(Group.objects.get(name=COMPLIANCE))
+        return marketer, reviewer
+
+    def create_flow_presets(self) -> list[str]:
+        """The flows people start with, each with an approved template (four eyes); the ones
+        already there (by name) are left as they are. Returns the names of the flows added."""
+        from campaigns.flows import flow_validate
+        from campaigns.models import MONTHLY_REMINDER_EVENT, OPTED_IN_EVENT, Flow
+        from templates.models import MessageTemplate, TemplateVersion, VersionStatus
+
+        programs = {p.slug: p for p in Program.objects.filter(slug__in=["offers", "appointments"])}
+        offers, appointments = programs.get("offers"), programs.get("appointments")
+        if offers is None or appointments is None:
+            return []
+        marketer, reviewer = self.staff()
+        presets = flow_presets(offers, appointments)
+        for program in Program.objects.filter(active=True).order_by("pk"):
+            presets.append(opt_in_confirmation_preset(program, OPTED_IN_EVENT))
+            if program.message_type == MessageType.MARKETING:
+                presets.append(monthly_reminder_preset(program, MONTHLY_REMINDER_EVENT))
+        added = []
+        for preset in presets:
+            if Flow.objects.filter(name=preset["name"]).exists():
+                continue
+            template, _ = MessageTemplate.objects.get_or_create(
+                program=preset["program"],
+                name=preset["template"],
+                defaults={
+                    "category": preset["category"],
+                    "owner": marketer,
+                    "description": f"Sent by the “{preset['name']}” flow.",
+                },
+            )
+            if not template.versions.filter(status=VersionStatus.APPROVED).exists():
+                version = TemplateVersion.objects.create(
+                    template=template, body=preset["body"], author=marketer
+                )
+                version.submit(by=marketer)
+                version.approve(by=reviewer, note="Demo preset, checked against the 10DLC samples.")
+            flow = Flow(
+                name=preset["name"],
+                description=preset["description"],
+                trigger=preset["trigger"],
+                conditions=preset.get("conditions", []),
+                program=preset["program"],
+                template=template,
+                anchor=preset.get("anchor", ""),
+                offset=preset.get("offset", timedelta(0)),
+                max_lateness=preset.get("max_lateness", timedelta(hours=1)),
+                created_by=marketer,
+            )
+            flow.full_clean()
+            flow_validate(flow)
+            flow.save()
+            added.append(flow.name)
+        return added
+
+    def create_sending(self, offers: Program, appointments: Program) -> None:
+        """A sender, approved templates (written and reviewed by different people), a campaign."""
+        from campaigns.models import Audience, Campaign, CampaignVariant
+        from messaging.models import Sender, SenderKind
+        from templates.models import MessageTemplate, TemplateVersion
+
+        marketer, reviewer = self.staff()
         sender = Sender.objects.create(
             name="Acme short code", phone_number=SHORT_CODE, kind=SenderKind.SHORT_CODE, mps=30
         )
