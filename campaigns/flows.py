@@ -110,8 +110,8 @@ def _same(a: Any, b: Any) -> bool:
 def condition_holds(event: FlowEvent, condition: dict[str, Any]) -> bool:
     """Whether one `{field, op, value}` holds for the event. A missing field fails every op
     except `ne` and `exists: false`; values of different kinds never order (`gt` is False)."""
-    op, expected = condition["op"], condition.get("value")
-    actual = _lookup(event, condition["field"])
+    op, expected = condition.get("op"), condition.get("value")
+    actual = _lookup(event, str(condition.get("field", "")))
     if op == "exists":
         present = actual is not _MISSING and actual is not None
         return present is (expected is not False)
@@ -122,13 +122,15 @@ def condition_holds(event: FlowEvent, condition: dict[str, Any]) -> bool:
     if op == "ne":
         return not _same(actual, expected)
     if op == "in":
-        return any(_same(actual, option) for option in expected or [])
+        return isinstance(expected, list) and any(_same(actual, o) for o in expected)
     if op == "contains":
         if isinstance(actual, str):
             return isinstance(expected, str) and expected in actual
         if isinstance(actual, list | dict):
             return expected in actual
         return False
+    if op not in ("gt", "gte", "lt", "lte"):
+        return False  # a malformed condition (the admin refuses them) never matches
     left, right = _comparable(actual), _comparable(expected)
     if left is None or right is None or isinstance(left, datetime) != isinstance(right, datetime):
         return False

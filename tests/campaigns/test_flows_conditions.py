@@ -118,3 +118,8 @@ def test_well_shaped_conditions_have_no_problems():
         )
         == []
     )
+
+
+def test_a_malformed_stored_condition_never_matches_and_never_crashes():
+    for condition in [{}, {"op": "like", "field": "data.source"}, {"field": "type", "op": "in"}]:
+        assert condition_holds(EVENT, condition) is False
