@@ -1,0 +1,190 @@
+"""Public consent pages: the hosted opt-in form and the preference centre.
+
+Both are plain server-rendered forms (no JavaScript), CSRF protected, and only call services:
+`consent_opt_in` (+ the opt-in acknowledgement) and `consent_preferences_set` / `consent_revoke`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from messaging.confirmations import opt_in_acknowledge
+
+from .forms import JoinForm, PreferencesForm
+from .models import ConsentMethod, ConsentStatus, Contact, MessageType, Program, Suppression
+from .preferences import PreferencesLinkError, consent_preferences_set, contact_from_token
+from .services import ConsentError, consent_opt_in, consent_revoke, contact_get_or_create
+
+# Sign-ups one address may make per hour before the form refuses (a cheap brake on abuse).
+JOIN_RATE_PER_HOUR = 30
+
+
+def client_ip(request: HttpRequest) -> str:
+    """REMOTE_ADDR, or the first X-Forwarded-For hop when settings say the proxy is trusted."""
+    if getattr(settings, "TRUST_X_FORWARDED_FOR", False):
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        if forwarded.strip():
+            return forwarded.split(",")[0].strip()
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def _request_evidence(request: HttpRequest) -> dict[str, Any]:
+    return {"ip": client_ip(request), "user_agent": request.META.get("HTTP_USER_AGENT", "")[:500]}
+
+
+def _over_rate(request: HttpRequest) -> bool:
+    limit = getattr(settings, "JOIN_FORM_RATE_PER_HOUR", JOIN_RATE_PER_HOUR)
+    key = f"consent:join:{client_ip(request)}"
+    cache.add(key, 0, timeout=3600)
+    try:
+        return cache.incr(key) > limit
+    except ValueError:  # expired between add and incr
+        return False
+
+
+@require_http_methods(["GET", "POST"])
+def join(request: HttpRequest, slug: str) -> HttpResponse:
+    """The opt-in form of one program. A valid submission records the opt-in with its evidence,
+    starts the confirmation (the YES request for double opt-in programs) and redirects."""
+    program = get_object_or_404(Program, slug=slug, active=True)
+    current = program.current_disclosure()
+    if current is None:
+        raise Http404("This program has no disclosure in effect, so it cannot take sign-ups.")
+    form = JoinForm(request.POST or None, program=program, current=current)
+    if request.method == "POST" and form.is_valid():
+        if _over_rate(request):
+            return _render_join(request, program, form, status=429, refused=True)
+        page_url = request.build_absolute_uri(request.path)
+        evidence = _request_evidence(request) | {
+            "page_url": page_url,
+            "disclosure_version": current.version,
+            "submitted_at": timezone.now().isoformat(),
+            "phone_as_typed": request.POST.get("phone", "")[:40],
+        }
+        try:
+            with transaction.atomic():
+                contact = contact_get_or_create(
+                    phone=form.cleaned_data["phone"], defaults=form.name_parts()
+                )
+                recorded = consent_opt_in(
+                    program=program,
+                    contact=contact,
+                    method=ConsentMethod.WEB_FORM,
+                    source=page_url,
+                    disclosure=current,
+                    evidence=evidence,
+                )
+                opt_in_acknowledge(recorded=recorded, program=program)
+        except ConsentError as exc:
+            form.add_error(None, str(exc))
+        else:
+            done = reverse("consent:join_done", args=[program.slug])
+            if recorded.event.resulting_status == ConsentStatus.PENDING:
+                done += "?pending=1"
+            return redirect(done)
+    return _render_join(request, program, form, status=400 if form.is_bound else 200)
+
+
+def _render_join(
+    request: HttpRequest, program: Program, form: JoinForm, *, status: int, refused: bool = False
+) -> HttpResponse:
+    context = {
+        "program": program,
+        "disclosure": form.current,
+        "form": form,
+        "marketing": program.message_type == MessageType.MARKETING,
+        "refused": refused,
+    }
+    return render(request, "consent/join.html", context, status=status)
+
+
+def join_done(request: HttpRequest, slug: str) -> HttpResponse:
+    program = get_object_or_404(Program, slug=slug, active=True)
+    pending = program.double_opt_in and request.GET.get("pending") == "1"
+    return render(request, "consent/join_done.html", {"program": program, "pending": pending})
+
+
+@require_http_methods(["GET", "POST"])
+def preferences(request: HttpRequest, token: str) -> HttpResponse:
+    """The preference centre behind a signed link: programs on/off, frequency, channel, and
+    "stop everything". A forged, expired or orphaned link gets a 403 and changes nothing."""
+    try:
+        contact = contact_from_token(token)
+    except PreferencesLinkError as exc:
+        return render(request, "consent/link_invalid.html", {"reason": exc.code}, status=403)
+    stopped_all = _stopped_all(contact)
+    # After "stop everything" the number is suppressed: toggles could record nothing that sends.
+    states = (
+        []
+        if stopped_all
+        else list(
+            contact.consent_states.filter(program__active=True)
+            .select_related("program")
+            .order_by("program__name")
+        )
+    )
+    programs = [s.program for s in states]
+    initial = {
+        "programs": [s.program_id for s in states if s.status != ConsentStatus.OPTED_OUT],
+        "frequency": contact.frequency_preference,
+        "channel": contact.preferred_channel,
+    }
+    form = PreferencesForm(request.POST or None, programs=programs, initial=initial)
+    # The ledger's source names the page, not the link: the token is a credential.
+    source = request.build_absolute_uri(request.path.replace(token, "[link]"))
+    evidence = _request_evidence(request)
+    if request.method == "POST" and request.POST.get("action") == "stop_all":
+        if not stopped_all:  # a second press records nothing new
+            consent_revoke(
+                contact=contact,
+                revoke_all=True,
+                method=ConsentMethod.PREFERENCE_CENTRE,
+                source=source,
+                evidence=evidence,
+            )
+        return redirect(reverse("consent:preferences", args=[token]) + "?stopped=1")
+    if request.method == "POST" and form.is_valid():
+        chosen = set(form.cleaned_data["programs"])
+        try:
+            consent_preferences_set(
+                contact=contact,
+                programs_on=chosen,
+                programs_off={p.pk for p in programs} - chosen,
+                frequency=form.cleaned_data["frequency"],
+                channel=form.cleaned_data["channel"],
+                evidence=evidence,
+                source=source,
+            )
+        except ConsentError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect(reverse("consent:preferences", args=[token]) + "?saved=1")
+    context = {
+        "contact": contact,
+        "form": form,
+        "rows": [{"state": s, "checked": str(s.program_id) in _checked(form)} for s in states],
+        "stopped_all": stopped_all,
+        "saved": request.GET.get("saved") == "1",
+        "just_stopped": request.GET.get("stopped") == "1",
+    }
+    return render(request, "consent/preferences.html", context, status=400 if form.errors else 200)
+
+
+def _checked(form: PreferencesForm) -> set[str]:
+    value = form["programs"].value() or []
+    return {str(v) for v in value}
+
+
+def _stopped_all(contact: Contact) -> bool:
+    return Suppression.objects.filter(
+        phone_hash=contact.phone_hash, program__isnull=True, lifted_at__isnull=True
+    ).exists()
