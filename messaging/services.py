@@ -23,7 +23,15 @@ from consent.selectors import can_message
 from templates.encoding import analyze
 from templates.rendering import MissingTokenError, token_values
 
-from .models import BlockReason, MessageEvent, MessageKind, MessageStatus, OutboundMessage, Sender
+from .models import (
+    ApiClient,
+    BlockReason,
+    MessageEvent,
+    MessageKind,
+    MessageStatus,
+    OutboundMessage,
+    Sender,
+)
 from .models.outbound import WAITING
 from .policy_hold import policy_hold
 from .queueing import enqueue
@@ -145,7 +153,7 @@ def message_send(
     context: dict[str, Any],
     message_type: str | None = None,
     send_at: datetime | None = None,
-    client=None,
+    client: ApiClient | None = None,
 ) -> OutboundMessage:
     """Send one message of `program` to `phone` from an approved `template_version`.
 
@@ -154,8 +162,9 @@ def message_send(
     on the contact, a rendered body over 1600 characters (`SendError`). Otherwise the contact
     is found or created and the body goes through `message_queue` (kind API, default message
     type the program's), so the answer is the gate's: `queued`, or `blocked` with its reason.
-    A queued message that quiet hours or a frequency cap would stop at `send_at` (default now)
-    is `held` at once, with the reason and `next_attempt_at` set to the moment it may go.
+    A queued message that quiet hours or a frequency cap would stop at `send_at` (default and
+    at the earliest now) is `held` at once, with the reason and `next_attempt_at` set to the
+    moment it may go.
 
     `context` fills ``{event.<key>}`` tokens; an ISO 8601 string with an offset is a datetime
     (shown in the contact's time zone), a plain ``YYYY-MM-DD`` a date. Contact fields and
@@ -179,6 +188,8 @@ def message_send(
     existing = Contact.objects.filter(phone=e164).first()
     body = _render(template_version, existing, context)
     now = timezone.now()
+    if send_at is not None and send_at < now:
+        send_at = None  # a moment already past means now, not a place ahead in the queue
     with transaction.atomic():
         contact = existing or consent_services.contact_get_or_create(phone=e164)
         message = message_queue(

@@ -310,6 +310,14 @@ def test_it_queues_a_scheduled_message_for_its_time(api, contact, version, no_qu
     assert OutboundMessage.objects.get().next_attempt_at == later
 
 
+def test_a_schedule_in_the_past_means_now(api, contact, version, no_quiet_hours):
+    before = timezone.now()
+
+    api.post(URL, payload(contact, version, send_at="2020-01-01T00:00:00Z"), format="json")
+
+    assert OutboundMessage.objects.get().next_attempt_at >= before
+
+
 # --- keys, scopes, idempotency ---------------------------------------------------------------
 
 
