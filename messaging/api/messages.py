@@ -204,6 +204,11 @@ class MessageDetailView(APIView):
         "undelivered, failed, blocked, cancelled) and what happened to it, oldest first. "
         "A client sees only the messages it sent; any other id is a 404.",
         tags=["messages"],
+        parameters=[
+            OpenApiParameter(
+                "id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The message's id."
+            )
+        ],
         responses={
             200: MessageSerializer,
             401: UNAUTHENTICATED,

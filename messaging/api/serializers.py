@@ -168,14 +168,17 @@ class MessageDecisionSerializer(serializers.ModelSerializer):
 
     decision = serializers.SerializerMethodField(help_text="queued, held (see reason) or blocked.")
     reason = serializers.CharField(
+        read_only=True,
         help_text="Why held (quiet_hours, frequency_cap) or blocked (opted_out, no_consent, "
-        "suppressed, ...); empty when queued."
+        "suppressed, ...); empty when queued.",
     )
     held_until = serializers.SerializerMethodField(
         help_text="When a held message may go; null otherwise."
     )
-    to = serializers.CharField(help_text="E.164.")
-    program = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    to = serializers.CharField(read_only=True, help_text="The recipient, E.164.")
+    program = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, help_text="The program's slug."
+    )
     template_version = serializers.PrimaryKeyRelatedField(read_only=True)
 
     class Meta:
@@ -208,7 +211,7 @@ class MessageDecisionSerializer(serializers.ModelSerializer):
 
 
 class MessageEventSerializer(serializers.ModelSerializer):
-    until = serializers.SerializerMethodField(help_text="For a hold: when it may go.")
+    until = serializers.SerializerMethodField(help_text="For a hold: when it may go; else null.")
 
     class Meta:
         model = MessageEvent
@@ -223,8 +226,10 @@ class MessageEventSerializer(serializers.ModelSerializer):
 class MessageSerializer(serializers.ModelSerializer):
     """A message as it stands, with everything that happened to it in order."""
 
-    to = serializers.CharField(help_text="E.164.")
-    program = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    to = serializers.CharField(read_only=True, help_text="The recipient, E.164.")
+    program = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, help_text="The program's slug."
+    )
     template_version = serializers.PrimaryKeyRelatedField(read_only=True)
     events = MessageEventSerializer(many=True, read_only=True)
 
