@@ -165,6 +165,10 @@ WEBHOOK_MAX_CONSECUTIVE_FAILURES = env.int("WEBHOOK_MAX_CONSECUTIVE_FAILURES", d
 # Partner URLs resolving to loopback, private or link-local addresses are refused (SSRF) unless
 # this is on; it is by default only under DEBUG.
 WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=DEBUG)
+# The hosted opt-in form: sign-ups one IP may make per hour, and whether to read the client's IP
+# from X-Forwarded-For (only behind a proxy that sets it; otherwise anyone could forge it).
+JOIN_FORM_RATE_PER_HOUR = env.int("JOIN_FORM_RATE_PER_HOUR", default=30)
+TRUST_X_FORWARDED_FOR = env.bool("TRUST_X_FORWARDED_FOR", default=False)
 # Links to the preference centre (sent in messages) stop working after this many days.
 PREFERENCES_LINK_MAX_AGE_DAYS = env.int("PREFERENCES_LINK_MAX_AGE_DAYS", default=90)
 # Stored responses to `Idempotency-Key` requests are pruned after this many hours.

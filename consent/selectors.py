@@ -169,7 +169,7 @@ def consent_overview(contact: Contact) -> list[dict]:
         if state is not None:
             opt_in = (
                 contact.consent_events.filter(program=program)
-                .exclude(kind=ConsentEvent.Kind.OPT_OUT)
+                .exclude(kind__in=[ConsentKind.OPT_OUT, ConsentKind.PREFERENCE])
                 .select_related("disclosure")
                 .order_by("-occurred_at", "-id")
                 .first()

@@ -24,16 +24,14 @@ from .models import ConsentMethod, ConsentStatus, Contact, MessageType, Program,
 from .preferences import PreferencesLinkError, consent_preferences_set, contact_from_token
 from .services import ConsentError, consent_opt_in, consent_revoke, contact_get_or_create
 
-# Sign-ups one address may make per hour before the form refuses (a cheap brake on abuse).
-JOIN_RATE_PER_HOUR = 30
-
 
 def client_ip(request: HttpRequest) -> str:
-    """REMOTE_ADDR, or the first X-Forwarded-For hop when settings say the proxy is trusted."""
-    if getattr(settings, "TRUST_X_FORWARDED_FOR", False):
+    """REMOTE_ADDR, or, behind our one trusted proxy, the address that proxy saw: the last
+    X-Forwarded-For entry (the ones before it are whatever the client chose to send)."""
+    if settings.TRUST_X_FORWARDED_FOR:
         forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
         if forwarded.strip():
-            return forwarded.split(",")[0].strip()
+            return forwarded.split(",")[-1].strip()
     return request.META.get("REMOTE_ADDR", "")
 
 
@@ -42,7 +40,7 @@ def _request_evidence(request: HttpRequest) -> dict[str, Any]:
 
 
 def _over_rate(request: HttpRequest) -> bool:
-    limit = getattr(settings, "JOIN_FORM_RATE_PER_HOUR", JOIN_RATE_PER_HOUR)
+    limit = settings.JOIN_FORM_RATE_PER_HOUR
     key = f"consent:join:{client_ip(request)}"
     cache.add(key, 0, timeout=3600)
     try:
