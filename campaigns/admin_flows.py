@@ -22,7 +22,7 @@ from consent.admin import PhoneSearchMixin
 from consent.admin_tools import BigTableAdmin, ReadOnlyAdminMixin
 from templates.models import MessageTemplate, TemplateVersion, VersionStatus
 
-from .flows import OPS, FlowError, flow_problems, flow_set_active
+from .flows import OPS, FlowError, flow_set_active
 from .models import Flow, FlowEvent, FlowRun
 
 RECENT_RUNS = 20
@@ -57,14 +57,7 @@ class FlowForm(forms.ModelForm):
         if "template" in self.fields:
             self.fields["template"].queryset = MessageTemplate.objects.select_related("program")
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
-        draft = Flow(**{name: cleaned.get(name) for name in self.Meta.fields if name in cleaned})
-        draft.conditions = cleaned.get("conditions") if "conditions" in cleaned else []
-        for field, problems in flow_problems(draft).items():
-            for problem in problems:
-                self.add_error(field if field in self.fields else None, problem)
-        return cleaned
+    # Flow.clean (campaigns.flows.flow_problems) names each problem's field.
 
 
 @admin.register(Flow)

@@ -224,8 +224,10 @@ class Flow(models.Model):
         return self.name
 
     def clean(self) -> None:
-        if self.template_id and self.program_id and self.template.program_id != self.program_id:
-            raise ValidationError({"template": "The template belongs to another program."})
+        """Every rule a flow must meet (campaigns.flows.flow_problems), named per field."""
+        from .flows import flow_validate
+
+        flow_validate(self)
 
 
 class FlowEvent(models.Model):
