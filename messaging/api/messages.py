@@ -278,7 +278,7 @@ class MessagePreviewView(APIView):
         "force UCS-2, and the content-check findings, exactly as the template editor shows "
         "them. With `smart_encoding`, the top-level figures describe the text after Twilio's "
         "Smart Encoding. Give `template` to check with its program's brand and rules. "
-        "Nothing is recorded.",
+        "Nothing is recorded but an Idempotency-Key's answer.",
         tags=["messages"],
         parameters=[IDEMPOTENCY_KEY],
         request=PreviewRequestSerializer,
