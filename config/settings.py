@@ -185,6 +185,8 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    # Two "kind" choice sets (ledger events, message events) each get their own clear name.
+    "ENUM_NAME_OVERRIDES": {"ConsentKindEnum": "consent.models.ConsentKind"},
 }
 
 # --- import-export ---------------------------------------------------------------------------

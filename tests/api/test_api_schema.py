@@ -41,10 +41,6 @@ def test_it_serves_a_valid_openapi_3_schema_without_a_key():
     assert "/api/v1/messages/" in served["paths"]
 
 
-# Until config/settings.py names the consent ledger's kinds (SPECTACULAR_SETTINGS
-# ENUM_NAME_OVERRIDES {"ConsentKindEnum": "consent.models.ConsentKind"}), two choice sets
-# share the property name "kind". Strict: this fails once that is fixed; drop the mark then.
-@pytest.mark.xfail(strict=True, reason="enum name collision on 'kind' (settings)")
 def test_it_generates_without_a_single_warning(capsys):
     try:
         call_command("spectacular", "--validate", "--fail-on-warn", stdout=io.StringIO())
