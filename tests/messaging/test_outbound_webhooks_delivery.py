@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
 from messaging import webhook_delivery
@@ -256,3 +257,33 @@ def test_it_refuses_unknown_event_types(webhook_settings):
         webhook_subscription_create(name="x", url="https://partner.example/", events=["nope"])
     with pytest.raises(ValueError, match="Unknown webhook event type"):
         webhook_emit(event_type="nope", data={})
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_it_holds_no_lock_while_posting(receiver, subscribe):
+    """While the partner is being called, another connection can lock the delivery and the
+    subscription at once (NOWAIT): no transaction is open across the HTTP call."""
+    subscribe()
+    locked: list[str] = []
+
+    def try_locks(received) -> None:
+        try:
+            with transaction.atomic():
+                pk = int(received.headers["X-SMS-Delivery"])
+                delivery = WebhookDelivery.objects.select_for_update(nowait=True).get(pk=pk)
+                WebhookSubscription.objects.select_for_update(nowait=True).get(
+                    pk=delivery.subscription_id
+                )
+            locked.append("free")
+        except DatabaseError as exc:
+            locked.append(f"locked: {exc}")
+        finally:
+            connections.close_all()  # this thread's own connection
+
+    receiver.on_request = try_locks
+
+    emit()  # committed at once here, so the delivery task runs (inline in tests) right away
+
+    assert WebhookDelivery.objects.get().status == "delivered"
+    assert locked == ["free"]

@@ -2,13 +2,14 @@
 
 `receiver.answers` is a list of what to answer next, one item per request: a status code, or
 `"timeout"` (answer only after the client gave up). When the list is empty it answers 200.
+`receiver.on_request`, if set, is called in the server's thread before it answers.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -31,6 +32,7 @@ class Received:
 class Receiver:
     answers: list[int | str] = field(default_factory=list)
     requests: list[Received] = field(default_factory=list)
+    on_request: Callable[[Received], None] | None = None
     url: str = ""
 
     def start(self) -> Receiver:
@@ -39,7 +41,10 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                receiver.requests.append(Received(self.path, dict(self.headers), body))
+                received = Received(self.path, dict(self.headers), body)
+                receiver.requests.append(received)
+                if receiver.on_request is not None:
+                    receiver.on_request(received)
                 answer = receiver.answers.pop(0) if receiver.answers else 200
                 if answer == "timeout":
                     time.sleep(CLIENT_TIMEOUT * 3)  # the client has gone: nothing to answer
