@@ -11,11 +11,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from . import sql
 from .models import (
     ConsentEvent,
     ConsentKind,
@@ -121,10 +123,12 @@ def _record_many(
     """Append one event per program, in one INSERT, and bring their states up to date, in one
     upsert. A program whose idempotency key was seen before gets its first event back instead.
     The caller holds the contact's lock, so no one else writes these states meanwhile."""
-    seen = {
-        event.idempotency_key: event
-        for event in ConsentEvent.objects.filter(idempotency_key__in=[k for k in keys if k])
-    }
+    wanted = [k for k in keys if k]
+    seen = (
+        {e.idempotency_key: e for e in ConsentEvent.objects.filter(idempotency_key__in=wanted)}
+        if wanted
+        else {}
+    )
     fresh = [
         ConsentEvent(
             contact=contact,
@@ -137,6 +141,7 @@ def _record_many(
             disclosure=disclosure,
             disclosure_hash=disclosure.text_hash if disclosure else "",
             occurred_at=occurred_at,
+            recorded_at=timezone.now(),
             recorded_by=recorded_by,
             recorded_by_label=recorded_by_label,
             evidence=evidence or {},
@@ -146,7 +151,7 @@ def _record_many(
         for program, key in zip(programs, keys, strict=True)
         if not (key and key in seen)
     ]
-    created = iter(ConsentEvent.objects.bulk_create(fresh))
+    created = iter(_insert_events(fresh))
     results = [
         Recorded(seen[key], created=False) if key and key in seen else Recorded(next(created), True)
         for key in keys
@@ -159,56 +164,138 @@ def _record_many(
     return results
 
 
+_EVENT_COLUMNS = (
+    "contact_id",
+    "phone",
+    "program_id",
+    "kind",
+    "resulting_status",
+    "method",
+    "source",
+    "disclosure_id",
+    "disclosure_hash",
+    "occurred_at",
+    "recorded_at",
+    "recorded_by_id",
+    "recorded_by_label",
+    "evidence",
+    "note",
+    "idempotency_key",
+)
+
+
+def _insert_events(events: list[ConsentEvent]) -> list[ConsentEvent]:
+    """INSERT the new ledger rows in one statement (`consent.sql`: this is every writer's path)."""
+    if not events:
+        return []
+    rows = [{name: getattr(event, name) for name in _EVENT_COLUMNS} for event in events]
+    for event, pk in zip(events, sql.insert(ConsentEvent, rows), strict=True):
+        event.pk = pk
+        sql.loaded(event)
+    return events
+
+
+_STATE_COLUMNS = (
+    "contact_id",
+    "program_id",
+    "status",
+    "last_event_id",
+    "since",
+    "opted_in_at",
+    "opted_out_at",
+    "updated_at",
+)
+
+
+@lru_cache(maxsize=16)
+def _state_upsert_sql(count: int) -> tuple[str, tuple]:
+    """One upsert for `count` states; the rules of `_apply_to_states`, in SQL."""
+    quote = connection.ops.quote_name
+    table = quote(ConsentState._meta.db_table)
+    column_list, adapted = sql.columns(ConsentState, _STATE_COLUMNS)
+    col = {name: quote(ConsentState._meta.get_field(name).column) for name in _STATE_COLUMNS}
+    opted_in, opted_out = ConsentStatus.OPTED_IN.value, ConsentStatus.OPTED_OUT.value
+    # Identifiers come from the model, quoted; the statuses are the model's own constants;
+    # every value is a parameter.
+    statement = (
+        f"INSERT INTO {table} ({column_list}) VALUES {sql.values_marks(8, count)} "  # noqa: S608
+        f"ON CONFLICT ({col['contact_id']}, {col['program_id']}) DO UPDATE SET "
+        f"{col['status']} = excluded.{col['status']}, "
+        f"{col['last_event_id']} = excluded.{col['last_event_id']}, "
+        f"{col['since']} = excluded.{col['since']}, "
+        f"{col['updated_at']} = excluded.{col['updated_at']}, "
+        f"{col['opted_in_at']} = CASE WHEN excluded.{col['status']} <> '{opted_in}' "
+        f"THEN {table}.{col['opted_in_at']} "
+        f"WHEN {table}.{col['status']} = '{opted_in}' AND {table}.{col['opted_in_at']} IS NOT NULL "
+        f"THEN {table}.{col['opted_in_at']} ELSE excluded.{col['since']} END, "
+        f"{col['opted_out_at']} = CASE WHEN excluded.{col['status']} = '{opted_out}' "
+        f"THEN excluded.{col['since']} ELSE {table}.{col['opted_out_at']} END "
+        # A back-dated event (an old import) never overrides a newer one.
+        f"WHERE {table}.{col['since']} < excluded.{col['since']} "
+        f"OR ({table}.{col['since']} = excluded.{col['since']} "
+        f"AND {table}.{col['last_event_id']} <= excluded.{col['last_event_id']})"
+    )
+    return statement, adapted
+
+
 def _apply_to_states(events: list[ConsentEvent]) -> None:
-    """Each event becomes its program's current state unless a newer event already is."""
+    """Each event becomes its program's current state unless a newer event already is.
+
+    One upsert: a new state takes the event's status and time; an existing one is replaced
+    only by an event at least as recent (by occurred_at, then id). `opted_in_at` is when the
+    current run of being opted in began (kept across repeated opt-ins); `opted_out_at` the
+    latest opt-out.
+    """
     if not events:
         return
-    contact_id = events[0].contact_id
-    states = {
-        state.program_id: state
-        for state in ConsentState.objects.filter(
-            contact_id=contact_id, program_id__in=[e.program_id for e in events]
-        )
-    }
     now = timezone.now()
-    rows = []
-    for event in events:
-        state = states.get(event.program_id)
-        if state and (state.since, state.last_event_id) > (event.occurred_at, event.pk):
-            continue  # a back-dated event (e.g. an old import) does not override a newer one
-        row = ConsentState(
-            contact_id=contact_id,
-            program_id=event.program_id,
-            status=event.resulting_status,
-            last_event=event,
-            since=event.occurred_at,
-            updated_at=now,
-            opted_in_at=state.opted_in_at if state else None,
-            opted_out_at=state.opted_out_at if state else None,
-        )
-        if event.resulting_status == ConsentStatus.OPTED_IN:
-            keep = state and state.status == ConsentStatus.OPTED_IN and state.opted_in_at
-            row.opted_in_at = state.opted_in_at if keep else event.occurred_at
-        elif event.resulting_status == ConsentStatus.OPTED_OUT:
-            row.opted_out_at = event.occurred_at
-        rows.append(row)
-    ConsentState.objects.bulk_create(
-        rows,
-        update_conflicts=True,
-        unique_fields=["contact", "program"],
-        update_fields=[
-            "status",
-            "last_event",
-            "since",
-            "updated_at",
-            "opted_in_at",
-            "opted_out_at",
-        ],
+    rows = [
+        {
+            "contact_id": event.contact_id,
+            "program_id": event.program_id,
+            "status": event.resulting_status,
+            "last_event_id": event.pk,
+            "since": event.occurred_at,
+            "opted_in_at": event.occurred_at
+            if event.resulting_status == ConsentStatus.OPTED_IN
+            else None,
+            "opted_out_at": event.occurred_at
+            if event.resulting_status == ConsentStatus.OPTED_OUT
+            else None,
+            "updated_at": now,
+        }
+        for event in events
+    ]
+    statement, adapted = _state_upsert_sql(len(rows))
+    with connection.cursor() as cursor:
+        cursor.execute(statement, sql.prepared(adapted, _STATE_COLUMNS, rows))
+
+
+@lru_cache(maxsize=2)
+def _lock_sql(for_update: bool) -> str:
+    quote = connection.ops.quote_name
+    opts = Contact._meta
+    phone, erased = (quote(opts.get_field(f).column) for f in ("phone", "erased_at"))
+    # Identifiers come from the model, quoted; the id is a parameter.
+    return (
+        f"SELECT {phone}, {erased} IS NOT NULL FROM {quote(opts.db_table)} "  # noqa: S608
+        f"WHERE {quote(opts.pk.column)} = %s" + (" FOR UPDATE" if for_update else "")
     )
 
 
 def _locked(contact: Contact) -> Contact:
-    return Contact.objects.select_for_update().get(pk=contact.pk)
+    """Lock the person's row, so concurrent changes to one person take turns; returns the
+    contact as it is now. The usual case (same number, not erased) costs one short statement
+    and keeps the caller's instance; otherwise every field is read afresh."""
+    with connection.cursor() as cursor:
+        cursor.execute(_lock_sql(connection.features.has_select_for_update), [contact.pk])
+        row = cursor.fetchone()
+    if row is None:
+        raise Contact.DoesNotExist(f"Contact #{contact.pk} does not exist.")
+    phone, erased = row
+    if erased or phone != contact.phone or contact.erased_at:
+        return Contact.objects.get(pk=contact.pk)
+    return contact
 
 
 def _state_of(contact: Contact, program: Program) -> ConsentState | None:
@@ -441,7 +528,8 @@ def contact_erase(*, contact: Contact, by=None, request_ref: str = "") -> Contac
     number can never message the person.
     """
     with transaction.atomic():
-        contact = _locked(contact)
+        # Every field is rewritten below: read them all, fresh, under the lock.
+        contact = Contact.objects.select_for_update().get(pk=contact.pk)
         if contact.erased_at:
             return contact
         if contact.phone:
