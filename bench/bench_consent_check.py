@@ -23,7 +23,7 @@ What it does:
    reasons, and whether the targets hold (server p50 <= 2 ms, p99 <= 10 ms).
 
 Environment: BENCH_CONTACTS (500000), BENCH_RATE (200), BENCH_SECONDS (20), BENCH_WORKERS (4),
-BENCH_CLIENT_THREADS (32).
+BENCH_CLIENT_THREADS (32), BENCH_REUSE (1: keep the data of the last run with that many contacts).
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ RATE = float(os.environ.get("BENCH_RATE", 200))
 SECONDS = float(os.environ.get("BENCH_SECONDS", 20))
 WORKERS = int(os.environ.get("BENCH_WORKERS", 4))
 CLIENT_THREADS = int(os.environ.get("BENCH_CLIENT_THREADS", 32))
+REUSE = os.environ.get("BENCH_REUSE") == "1"  # skip seeding: the data of the last run stays
 WARM_UP = 400  # requests, on numbers the measured run does not use
 
 PATH = "/api/v1/consent/check/"
@@ -196,8 +197,11 @@ def server_times_ms(access_log: Path) -> list[float]:
 
 def main() -> None:
     require_scratch_postgres()
-    print(f"Seeding {CONTACTS:,} contacts (set-based SQL) ...")
-    generate(CONTACTS)
+    if REUSE:
+        print(f"Reusing the {CONTACTS:,} contacts seeded by an earlier run")
+    else:
+        print(f"Seeding {CONTACTS:,} contacts (set-based SQL) ...")
+        generate(CONTACTS)
     _, key = api_client_create(
         name=f"Bench load {time.time():.0f}", scopes=["consent:read"], rate_per_minute=0
     )

@@ -80,9 +80,12 @@ def _valid(serializer: serializers.Serializer) -> dict:
 
 
 def _program(slug: str, *, must_be_active: bool) -> Program:
-    program = Program.objects.filter(slug=slug).first()
-    if program is None:
-        raise ApiError(f"There is no program “{slug}”.", code="unknown_program", field="program")
+    try:
+        program = Program.objects.get(slug=slug)
+    except Program.DoesNotExist:
+        raise ApiError(
+            f"There is no program “{slug}”.", code="unknown_program", field="program"
+        ) from None
     if must_be_active and not program.active:
         raise ApiError(f"Program “{slug}” is not active.", code="program_inactive", field="program")
     return program
