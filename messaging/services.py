@@ -10,10 +10,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
-from django.db.models import QuerySet
+from django.db import connection, transaction
 from django.utils import timezone
 
 from consent import services as consent_services
@@ -265,6 +265,23 @@ def _hold_now(message: OutboundMessage, reason: str, until: datetime) -> None:
         message.status, message.reason, message.next_attempt_at = MessageStatus.HELD, reason, until
 
 
+@lru_cache(maxsize=8)
+def _cancel_sql(programs: int) -> str:
+    """UPDATE waiting messages of one contact (of `programs` programs; 0: all) to cancelled."""
+    quote = connection.ops.quote_name
+    opts = OutboundMessage._meta
+    status, reason, contact, program = (
+        quote(opts.get_field(name).column) for name in ("status", "reason", "contact", "program")
+    )
+    marks = ", ".join(["%s"] * len(WAITING))
+    only = f" AND {program} IN ({', '.join(['%s'] * programs)})" if programs else ""
+    # Identifiers come from the model, quoted; every value is a parameter.
+    return (
+        f"UPDATE {quote(opts.db_table)} SET {status} = %s, {reason} = %s "  # noqa: S608
+        f"WHERE {contact} = %s AND {status} IN ({marks}){only} RETURNING {quote(opts.pk.column)}"
+    )
+
+
 def cancel_waiting_messages(
     *,
     contact: Contact,
@@ -275,23 +292,24 @@ def cancel_waiting_messages(
 
     Called inside the transaction that records an opt-out, so nothing waiting survives it.
     Messages already being handed over (`sending`) are stopped by dispatch's own re-check.
+    One UPDATE ... RETURNING (plain SQL: it runs on every STOP): exactly the rows it changed
+    get their event, even if a dispatcher claims one of them meanwhile.
     """
-    waiting: QuerySet[OutboundMessage] = OutboundMessage.objects.filter(
-        contact=contact, status__in=WAITING
-    )
-    if programs is not None:
-        waiting = waiting.filter(program__in=programs)
-    ids = list(waiting.values_list("pk", flat=True))
-    if not ids:
+    program_ids = None if programs is None else tuple(p.pk for p in programs)
+    if program_ids == ():
         return 0
-    now = timezone.now()
-    cancelled = OutboundMessage.objects.filter(pk__in=ids, status__in=WAITING).update(
-        status=MessageStatus.CANCELLED, reason=reason
-    )
-    MessageEvent.objects.bulk_create(
-        MessageEvent(message_id=pk, kind=MessageEvent.Kind.CANCELLED, reason=reason, at=now)
-        for pk in ids
-    )
+    statement = _cancel_sql(0 if program_ids is None else len(program_ids))
+    params = [MessageStatus.CANCELLED, reason, contact.pk, *WAITING, *(program_ids or ())]
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        ids = [row[0] for row in cursor.fetchall()]
+    if ids:
+        now = timezone.now()
+        MessageEvent.objects.bulk_create(
+            MessageEvent(message_id=pk, kind=MessageEvent.Kind.CANCELLED, reason=reason, at=now)
+            for pk in ids
+        )
+    cancelled = len(ids)
     return cancelled
 
 
