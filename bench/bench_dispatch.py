@@ -193,6 +193,7 @@ def dispatch_worker(
     for name, value in overrides.items():
         setattr(settings, name, value)
     from messaging import dispatch
+    from messaging.reconcile import reconcile_expired_leases
 
     gate_started: dict[int, float] = {}
     if gate_log:
@@ -218,7 +219,7 @@ def dispatch_worker(
     try:
         while not stop.is_set():
             if reconcile_every is not None and time.monotonic() >= next_reconcile:
-                dispatch.reconcile_expired_leases()
+                reconcile_expired_leases()
                 next_reconcile = time.monotonic() + reconcile_every
             if not dispatcher.run_batch().claimed:
                 time.sleep(0.02)

@@ -23,9 +23,8 @@ held whose `next_attempt_at` has come) with `SELECT ... FOR UPDATE SKIP LOCKED`,
    invalid numbers).
 
 A worker killed mid-batch leaves `sending` rows (claimed, or handed over and not yet recorded)
-whose lease expires; `reconcile_expired_leases` asks the provider whether each was accepted:
-found, it becomes `sent`; the provider certain it has none, it is queued again; otherwise it is
-held for a person. Never blindly re-sent.
+whose lease expires; `messaging.reconcile` settles them by asking the provider, never by a
+blind re-send.
 """
 
 from __future__ import annotations
@@ -568,68 +567,3 @@ def default_policy_hold():
     from .policy_hold import policy_hold
 
     return policy_hold
-
-
-def reconcile_expired_leases(
-    *, backend=None, now: datetime | None = None, limit: int = 500
-) -> dict:
-    """Settle messages left `sending` by a worker that died: never re-send blindly."""
-    backend = backend or get_backend()
-    now = now or timezone.now()
-    outcome = {"sent": 0, "requeued": 0, "held": 0}
-    expired = (
-        OutboundMessage.objects.filter(status=MessageStatus.SENDING, lease_expires_at__lt=now)
-        .select_related("sender")
-        .order_by("lease_expires_at")[:limit]
-    )
-    for message in expired:
-        sender = message.sender
-        request = OutboundRequest(
-            message_id=message.pk,
-            to=message.to,
-            body=message.body,
-            from_number=sender.phone_number if sender else None,
-            messaging_service_sid=sender.messaging_service_sid if sender else None,
-        )
-        try:
-            found = backend.find_sent(request, since=message.created_at)
-        except (ProviderError, NotImplementedError):
-            found, certain = None, False
-        else:
-            certain = True
-        guard = {
-            "pk": message.pk,
-            "status": MessageStatus.SENDING,
-            "lease_expires_at": message.lease_expires_at,
-        }
-        with transaction.atomic():
-            if found is not None:
-                changed = OutboundMessage.objects.filter(**guard).update(
-                    status=MessageStatus.SENT,
-                    provider_sid=found.provider_sid,
-                    sent_at=now,
-                    lease_expires_at=None,
-                )
-                kind, key = "sent", "sent"
-            elif certain:
-                changed = OutboundMessage.objects.filter(**guard).update(
-                    status=MessageStatus.QUEUED, next_attempt_at=now, lease_expires_at=None
-                )
-                kind, key = "not_found_requeued", "requeued"
-            else:
-                changed = OutboundMessage.objects.filter(**guard).update(
-                    status=MessageStatus.HELD,
-                    reason=HoldReason.RECONCILE,
-                    next_attempt_at=now + timedelta(days=365),
-                    lease_expires_at=None,
-                )
-                kind, key = "unknown_held", "held"
-            if changed:
-                record_event(
-                    message,
-                    MessageEvent.Kind.RECONCILED,
-                    reason=kind,
-                    data={"sid": found.provider_sid if found else None},
-                )
-                outcome[key] += 1
-    return outcome

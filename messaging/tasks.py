@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from .dispatch import Dispatcher, reconcile_expired_leases
+from .dispatch import Dispatcher
 from .queueing import enqueue
+from .reconcile import reconcile_expired_leases
 from .webhook_delivery import webhook_deliver_due
 
 

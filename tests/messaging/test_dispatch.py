@@ -9,9 +9,10 @@ from django.utils import timezone
 from campaigns.fanout import fanout_all
 from consent import services
 from consent.models import ConsentState, Suppression
-from messaging.dispatch import Dispatcher, backoff_seconds, claim_due, reconcile_expired_leases
+from messaging.dispatch import Dispatcher, backoff_seconds, claim_due
 from messaging.models import MessageEvent, OutboundMessage, SenderThrottle
 from messaging.providers import ProviderError, SendResult
+from messaging.reconcile import reconcile_expired_leases
 from tests.factories import create_campaign, create_contact, create_program, opt_in
 
 pytestmark = pytest.mark.django_db

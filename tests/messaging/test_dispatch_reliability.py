@@ -40,9 +40,10 @@ from campaigns.fanout import fanout_all
 from consent.models import ConsentEvent, ConsentState, Contact, Program
 from consent.phones import phone_hash
 from consent.services import consent_revoke
-from messaging.dispatch import Dispatcher, claim_due, reconcile_expired_leases
+from messaging.dispatch import Dispatcher, claim_due
 from messaging.models import MessageEvent, OutboundMessage, SenderThrottle
 from messaging.providers import SendResult
+from messaging.reconcile import reconcile_expired_leases
 from tests.factories import (
     create_campaign,
     create_contact,
@@ -93,7 +94,7 @@ def _worker(
     try:
         while not stop.is_set():
             if reconcile_every is not None and time.monotonic() >= next_reconcile:
-                dispatch.reconcile_expired_leases()
+                reconcile_expired_leases()
                 next_reconcile = time.monotonic() + reconcile_every
             if not dispatcher.run_batch().claimed:
                 time.sleep(0.02)
