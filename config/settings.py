@@ -71,7 +71,10 @@ VAR_DIR.mkdir(exist_ok=True)
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 # Persistent connections are worth ~5.7x on webhook-shaped views (shared/PERF.md).
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A health check is one more round trip at the start of every request (a STOP, an API call);
+# without it, the first request on a connection the database dropped fails and the next opens
+# a new one. Turn it on where connections are often cut (a proxy with idle timeouts).
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=False)
 # The API's per-client throttle counts here: use Redis (redis://...) when several processes serve.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
