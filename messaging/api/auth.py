@@ -7,7 +7,9 @@ indexed query on the hash. A revoked key is refused like an unknown one.
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import lru_cache
 
+from django.db import connection
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions, throttling
@@ -47,16 +49,53 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         scheme, _, key = header.partition(" ")
         if scheme.lower() != self.keyword.lower() or not key.strip():
             raise exceptions.AuthenticationFailed("Send the key as “Authorization: Bearer <key>”.")
-        client = ApiClient.objects.filter(key_hash=hash_api_key(key.strip())).first()
-        if client is None or not client.is_active:
-            raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
         now = timezone.now()
-        if client.last_used_at is None or now - client.last_used_at > LAST_USED_RESOLUTION:
+        client, stale = client_for_key(key.strip(), now)
+        if client is None:
+            raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
+        if stale:
             ApiClient.objects.filter(pk=client.pk).update(last_used_at=now)
         return ClientPrincipal(client), client
 
     def authenticate_header(self, request) -> str:
         return f'{self.keyword} realm="api"'
+
+
+@lru_cache(maxsize=1)
+def _client_sql() -> str:
+    quote = connection.ops.quote_name
+    opts = ApiClient._meta
+    column = {f: quote(opts.get_field(f).column) for f in (*_CLIENT_FIELDS, "key_hash")}
+    last_used, revoked = (quote(opts.get_field(f).column) for f in ("last_used_at", "revoked_at"))
+    # Identifiers come from the model, quoted; every value is a parameter.
+    return (
+        f"SELECT {', '.join(column[f] for f in _CLIENT_FIELDS)}, "  # noqa: S608
+        f"{last_used} IS NULL OR {last_used} < %s FROM {quote(opts.db_table)} "
+        f"WHERE {column['key_hash']} = %s AND {revoked} IS NULL"
+    )
+
+
+_CLIENT_FIELDS = ("id", "name", "prefix", "scopes", "rate_per_minute")
+
+
+def client_for_key(key: str, now) -> tuple[ApiClient | None, bool]:
+    """The active client holding `key` (None if unknown or revoked), and whether its
+    `last_used_at` is older than `LAST_USED_RESOLUTION`.
+
+    One plain statement on every API request. The instance carries only what requests use
+    (id, name, prefix, scopes, rate); it is for reading, never for saving.
+    """
+    stale_before = connection.ops.adapt_datetimefield_value(now - LAST_USED_RESOLUTION)
+    with connection.cursor() as cursor:
+        cursor.execute(_client_sql(), [stale_before, hash_api_key(key)])
+        row = cursor.fetchone()
+    if row is None:
+        return None, False
+    pk, name, prefix, scopes, rate, stale = row
+    scopes = ApiClient._meta.get_field("scopes").from_db_value(scopes, None, connection)
+    client = ApiClient(pk=pk, name=name, prefix=prefix, scopes=scopes, rate_per_minute=rate)
+    client._state.adding, client._state.db = False, connection.alias
+    return client, bool(stale)
 
 
 class HasScope(permissions.BasePermission):
