@@ -7,6 +7,7 @@ rule as a set-based queryset, for audiences and fan-out.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -113,6 +114,30 @@ def _status_from_ledger(e164: str, program: Program, at: datetime) -> str | None
 
 
 _RECENT = timezone.timedelta(minutes=1)
+
+
+_programs: dict[str, tuple[float, Program]] = {}
+#: How long a process trusts a program it read by slug (the partner API's consent check).
+PROGRAM_CACHE_SECONDS = 15.0
+
+
+def program_by_slug(slug: str) -> Program:
+    """The program named `slug`, read at most every `PROGRAM_CACHE_SECONDS` per process.
+
+    For read-only answers on hot paths; an admin change shows after that long. Raises
+    Program.DoesNotExist.
+    """
+    now = time.monotonic()
+    cached = _programs.get(slug)
+    if cached is None or cached[0] <= now:
+        cached = (now + PROGRAM_CACHE_SECONDS, Program.objects.get(slug=slug))
+        _programs[slug] = cached
+    return cached[1]
+
+
+def forget_programs() -> None:
+    """Drop cached programs (tests; after a change that must show at once)."""
+    _programs.clear()
 
 
 def can_message(

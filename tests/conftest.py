@@ -57,11 +57,15 @@ def admin_login(page, live_server, username: str, password: str = "pw") -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh_rulebook():
+    from consent.selectors import forget_programs
+    from messaging.api.auth import forget_client
     from messaging.policy_hold import forget_rulebook
 
-    forget_rulebook()
+    for forget in (forget_rulebook, forget_programs, forget_client):
+        forget()
     yield
-    forget_rulebook()
+    for forget in (forget_rulebook, forget_programs, forget_client):
+        forget()
 
 
 @pytest.fixture(autouse=True)

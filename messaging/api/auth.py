@@ -6,6 +6,7 @@ indexed query on the hash. A revoked key is refused like an unknown one.
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from functools import lru_cache
 
@@ -49,12 +50,9 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         scheme, _, key = header.partition(" ")
         if scheme.lower() != self.keyword.lower() or not key.strip():
             raise exceptions.AuthenticationFailed("Send the key as “Authorization: Bearer <key>”.")
-        now = timezone.now()
-        client, stale = client_for_key(key.strip(), now)
+        client = cached_client(key.strip())
         if client is None:
             raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
-        if stale:
-            ApiClient.objects.filter(pk=client.pk).update(last_used_at=now)
         return ClientPrincipal(client), client
 
     def authenticate_header(self, request) -> str:
@@ -96,6 +94,40 @@ def client_for_key(key: str, now) -> tuple[ApiClient | None, bool]:
     client = ApiClient(pk=pk, name=name, prefix=prefix, scopes=scopes, rate_per_minute=rate)
     client._state.adding, client._state.db = False, connection.alias
     return client, bool(stale)
+
+
+#: How long a process trusts a key it has looked up. Revoking or rotating a key clears it in the
+#: process that did it; other processes refuse the old key within this many seconds.
+KEY_CACHE_SECONDS = 10.0
+_clients: dict[str, tuple[float, ApiClient]] = {}
+
+
+def cached_client(key: str) -> ApiClient | None:
+    """The active client holding `key`, from this process's cache or the database."""
+    hashed = hash_api_key(key)
+    now = time.monotonic()
+    cached = _clients.get(hashed)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    _clients.pop(hashed, None)
+    moment = timezone.now()
+    client, stale = client_for_key(key, moment)
+    if client is None:
+        return None
+    if stale:
+        ApiClient.objects.filter(pk=client.pk).update(last_used_at=moment)
+    if len(_clients) > 10_000:
+        _clients.clear()
+    _clients[hashed] = (now + KEY_CACHE_SECONDS, client)
+    return client
+
+
+def forget_client(key_hash: str | None = None) -> None:
+    """Drop a cached key (after a revocation or rotation), or every cached key."""
+    if key_hash is None:
+        _clients.clear()
+    else:
+        _clients.pop(key_hash, None)
 
 
 class HasScope(permissions.BasePermission):

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from ..models import ApiClient, Scope
 from ..models.partners import hash_api_key
+from .auth import forget_client
 
 KEY_PREFIX = "sms"
 
@@ -58,16 +59,21 @@ def api_client_create(
 def api_client_rotate(*, client: ApiClient) -> str:
     """Give a client a new key (the old one stops working at once); returns the new key."""
     prefix, key = generate_key()
+    old_hash = ApiClient.objects.filter(pk=client.pk).values_list("key_hash", flat=True).first()
     with transaction.atomic():
         ApiClient.objects.filter(pk=client.pk).update(prefix=prefix, key_hash=hash_api_key(key))
+    forget_client(old_hash)
     client.prefix, client.key_hash = prefix, hash_api_key(key)
     return key
 
 
 def api_client_revoke(*, client: ApiClient, by=None) -> bool:
-    """Revoke a key (a guarded update); False if it was already revoked."""
-    return bool(
-        ApiClient.objects.filter(pk=client.pk, revoked_at__isnull=True).update(
-            revoked_at=timezone.now(), revoked_by=by
-        )
+    """Revoke a key (a guarded update); False if it was already revoked.
+
+    It stops working at once in this process, and within `auth.KEY_CACHE_SECONDS` in others.
+    """
+    revoked = ApiClient.objects.filter(pk=client.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now(), revoked_by=by
     )
+    forget_client(ApiClient.objects.filter(pk=client.pk).values_list("key_hash", flat=True).first())
+    return bool(revoked)

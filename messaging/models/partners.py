@@ -74,6 +74,12 @@ class ApiClient(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
 
+    def save(self, *args, **kwargs) -> None:
+        super().save(*args, **kwargs)
+        from ..api.auth import forget_client
+
+        forget_client(self.key_hash)  # new scopes or rate apply to the next request here
+
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None

@@ -155,3 +155,26 @@ def test_the_command_refuses_an_unknown_scope():
     with pytest.raises(CommandError, match="Unknown scope"):
         call_command("create_api_client", "Shop", "--scopes", "consent:everything")
     assert not ApiClient.objects.exists()
+
+
+def test_a_scope_change_applies_to_the_next_request(partner_api):
+    api = partner_api(["consent:read"])
+    assert api.post("/echo/", {"a": 1}, format="json").status_code == 403
+    client = ApiClient.objects.get(pk=api.partner.pk)
+    client.scopes = ["consent:read", "consent:write"]
+    client.save(update_fields=["scopes"])
+    assert api.post("/echo/", {"a": 1}, format="json").status_code == 201
+
+
+def test_other_processes_trust_a_looked_up_key_only_briefly(partner_api, monkeypatch):
+    from messaging.api import auth
+
+    api = partner_api(["consent:read"])
+    assert api.get("/echo/").status_code == 200
+    # Another process revoked it: this one's cache does not know...
+    ApiClient.objects.filter(pk=api.partner.pk).update(revoked_at="2026-01-01T00:00:00Z")
+    assert api.get("/echo/").status_code == 200
+    # ...until KEY_CACHE_SECONDS have passed.
+    later = auth.time.monotonic() + auth.KEY_CACHE_SECONDS + 1
+    monkeypatch.setattr(auth.time, "monotonic", lambda: later)
+    assert api.get("/echo/").status_code == 401
