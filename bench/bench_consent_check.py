@@ -4,7 +4,11 @@ Needs a scratch PostgreSQL database (its consent tables are emptied and refilled
 contain "bench")::
 
     createdb -h 127.0.0.1 -U postgres bench_check
-    DATABASE_URL=postgres://postgres@127.0.0.1/bench_check python bench/bench_consent_check.py
+    DATABASE_URL=postgres://postgres@/bench_check python bench/bench_consent_check.py
+
+(`postgres://postgres@/...`: PostgreSQL's Unix socket, as when the app and the database share a
+host. Over loopback TCP each round trip that wakes an idle process costs ~0.4 ms here against
+~0.15 ms back to back, and server p50 is ~0.5 ms higher.)
 
 What it does:
 
