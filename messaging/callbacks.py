@@ -38,8 +38,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from .models import MessageEvent, MessageStatus, OutboundMessage, StatusCallback, WebhookEventType
-from .outbound_webhooks import webhook_emit
+from .models import MessageEvent, MessageStatus, OutboundMessage, StatusCallback
+from .outbound_webhooks import webhook_emit_message_status
 from .services import apply_error_side_effects, record_event
 
 logger = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ def _apply(callback: StatusCallback, message: OutboundMessage) -> bool:
         )
     if moved:
         record_event(message, new_status, error_code=callback.error_code, data=data, at=now)
-        _emit(message, new_status, callback.error_code, now)
+        webhook_emit_message_status(message, new_status, callback.error_code, now)
     else:
         # Not applied: a status our `sent` already covers, or a late one after a later status.
         data |= {"applied": False, "message_status": message.status}
@@ -151,24 +151,6 @@ def _apply(callback: StatusCallback, message: OutboundMessage) -> bool:
         message.error_code = callback.error_code
         apply_error_side_effects(message, callback.error_code)
     return moved
-
-
-def _emit(message: OutboundMessage, status: str, error_code: int | None, at) -> None:
-    """`message.delivered`, or `message.failed` for failed and undelivered, to partners."""
-    delivered = status == MessageStatus.DELIVERED
-    webhook_emit(
-        event_type=WebhookEventType.MESSAGE_DELIVERED
-        if delivered
-        else WebhookEventType.MESSAGE_FAILED,
-        data={
-            "message_id": message.pk,
-            "to": message.to,
-            "status": str(status),
-            "error_code": error_code,
-            "provider_sid": message.provider_sid,
-        },
-        occurred_at=at,
-    )
 
 
 __all__ = ["TRANSITIONS", "MissingParameter", "callbacks_apply_pending", "status_callback_receive"]

@@ -58,6 +58,7 @@ from .models import (
     StatusCallback,
 )
 from .models.outbound import WAITING
+from .outbound_webhooks import webhook_emit_message_status
 from .providers import OutboundRequest, ProviderError, SendResult, get_backend
 from .reassigned import check_reassigned, reassigned_side_effects
 from .services import apply_error_side_effects, record_event
@@ -129,11 +130,18 @@ def claim_due(*, limit: int, now: datetime | None = None) -> list[OutboundMessag
 
 
 def _settle(
-    message: OutboundMessage, *, event: str, fields: dict, why: str = "", data=None
+    message: OutboundMessage,
+    *,
+    event: str,
+    fields: dict,
+    why: str = "",
+    data=None,
+    then: Callable[[], Any] | None = None,
 ) -> bool:
     """Move a claimed message out of `sending`, guarded by our lease; False if we lost it.
 
-    `fields` are the columns to set; `why` and `data` go on the event row.
+    `fields` are the columns to set; `why` and `data` go on the event row; `then` runs in the
+    same transaction once the move is made (e.g. the partners' webhook outbox).
     """
     with transaction.atomic():
         updated = OutboundMessage.objects.filter(
@@ -141,6 +149,8 @@ def _settle(
         ).update(**fields)
         if updated:
             record_event(message, event, reason=why, error_code=fields.get("error_code"), data=data)
+            if then is not None:
+                then()
     if not updated:
         log.warning(
             "message %s changed under us (lease expired?); outcome %s kept aside", message.pk, event
@@ -556,6 +566,9 @@ class Dispatcher:
                 "error_code": error.code,
                 "error_message": str(error)[:300],
             },
+            then=lambda: webhook_emit_message_status(
+                message, MessageStatus.FAILED, error.code, timezone.now()
+            ),
         )
         if settled and not error.transient:
             apply_error_side_effects(message, error.code)

@@ -202,6 +202,26 @@ def _deliveries(
     ]
 
 
+def webhook_emit_message_status(
+    message: Any, status: str, error_code: int | None, at: datetime | None
+) -> int:
+    """`message.delivered`, or `message.failed` (failed or undelivered), to partners."""
+    delivered = status == "delivered"
+    return webhook_emit(
+        event_type=WebhookEventType.MESSAGE_DELIVERED
+        if delivered
+        else WebhookEventType.MESSAGE_FAILED,
+        data={
+            "message_id": message.pk,
+            "to": message.to,
+            "status": str(status),
+            "error_code": error_code,
+            "provider_sid": message.provider_sid,
+        },
+        occurred_at=at,
+    )
+
+
 def webhook_emit_consent(events: Sequence[Any]) -> int:
     """`consent.opted_in` / `consent.opted_out` for new ledger events (`ConsentEvent`s).
 

@@ -251,3 +251,37 @@ def test_a_status_callback_that_beat_the_dispatcher_is_applied_once_the_sid_is_k
     assert first.status == "delivered" and first.delivered_at is not None
     others = OutboundMessage.objects.exclude(pk=first.pk)
     assert set(others.values_list("status", flat=True)) == {"sent"}
+
+
+def test_a_permanent_failure_at_hand_off_is_reported_to_partners(queued, settings):
+    from messaging.models import WebhookDelivery
+    from messaging.outbound_webhooks import webhook_subscription_create
+
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    webhook_subscription_create(
+        name="CRM", url="http://127.0.0.1:9/hook", events=["message.failed"]
+    )
+    provider = Provider(failures=[ProviderError("landline", transient=False, code=30006)])
+    dispatcher(provider).run_batch()
+    failed = OutboundMessage.objects.get(status="failed")
+    (delivery,) = WebhookDelivery.objects.all()
+    assert delivery.event_type == "message.failed"
+    assert delivery.payload["data"] == {
+        "message_id": failed.pk,
+        "to": failed.to,
+        "status": "failed",
+        "error_code": 30006,
+        "provider_sid": None,
+    }
+
+
+def test_a_transient_failure_is_not_reported(queued, settings):
+    from messaging.models import WebhookDelivery
+    from messaging.outbound_webhooks import webhook_subscription_create
+
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    webhook_subscription_create(
+        name="CRM", url="http://127.0.0.1:9/hook", events=["message.failed"]
+    )
+    dispatcher(Provider(failures=[ProviderError("503", transient=True)])).run_batch()
+    assert not WebhookDelivery.objects.exists()
