@@ -23,19 +23,19 @@ from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
     extend_schema_field,
-    extend_schema_serializer,
 )
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from consent.models import Suppression, SuppressionReason
-from consent.phones import normalize_phone, phone_hash
+from consent.contacts import number_erased
+from consent.phones import normalize_phone
 from consent.services import contact_get_or_create
 from messaging.api.errors import ApiError
 from messaging.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from messaging.api.idempotency import idempotent
+from messaging.api.serializers import ErrorSerializer
 from messaging.models import Scope
 
 from .flows import INTERNAL_EVENTS, flow_event_record
@@ -135,15 +135,6 @@ class EventResultSerializer(serializers.Serializer):
     runs = FlowRunSerializer(many=True)
 
 
-@extend_schema_serializer(component_name="EventApiError")
-class ErrorSerializer(serializers.Serializer):
-    """Every refusal: a stable `code`, a readable `message` and the offending fields."""
-
-    code = serializers.CharField(help_text="Stable, e.g. invalid, invalid_phone, missing_scope.")
-    message = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
-
-
 EVENT_EXAMPLE = {
     "type": "appointment.booked",
     "phone": "(415) 555-2671",
@@ -172,13 +163,6 @@ EVENT_ANSWER = {
         },
     ],
 }
-
-
-def _erased(e164: str) -> bool:
-    """An erased person's number is never stored again (their contact row has no number)."""
-    return Suppression.objects.filter(
-        phone_hash=phone_hash(e164), reason=SuppressionReason.LEGAL_REQUEST, lifted_at__isnull=True
-    ).exists()
 
 
 class EventCreate(APIView):
@@ -237,7 +221,7 @@ class EventCreate(APIView):
         data = incoming.validated_data
         # InvalidPhoneNumber becomes 400 invalid_phone on `phone` (messaging/api/errors.py).
         e164 = normalize_phone(data["phone"])
-        if _erased(e164):
+        if number_erased(e164):
             raise ApiError(
                 f"{e164} was erased on request; nothing can be recorded for it.",
                 code="erased",
