@@ -11,7 +11,6 @@ writes nothing; `Idempotency-Key` makes a retried POST return the first answer.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import Any
 
 from django.urls import path
@@ -31,7 +30,8 @@ from rest_framework.views import APIView
 
 from consent.contacts import number_erased
 from consent.phones import normalize_phone
-from consent.services import contact_get_or_create
+from consent.serializers import AwareDateTimeField
+from consent.services import FUTURE_TOLERANCE, contact_get_or_create
 from messaging.api.errors import ApiError
 from messaging.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from messaging.api.idempotency import idempotent
@@ -41,23 +41,8 @@ from messaging.models import Scope
 from .flows import INTERNAL_EVENTS, flow_event_record
 from .models import EVENT_TYPE_PATTERN, FlowRun, FlowRunOutcome
 
-#: Clocks disagree a little; an event further in the future than this is a mistake.
-FUTURE_TOLERANCE = timedelta(minutes=5)
 #: The largest `data` object accepted, as compact JSON.
 MAX_DATA_BYTES = 16_000
-
-
-class AwareDateTimeField(serializers.DateTimeField):
-    """An ISO 8601 date-time that names its zone: "when" must be unambiguous."""
-
-    default_error_messages = {
-        "naive": "Give the time zone too, e.g. 2025-01-15T14:30:00Z or 2025-01-15T09:30:00-05:00."
-    }
-
-    def enforce_timezone(self, value):
-        if timezone.is_naive(value):
-            self.fail("naive")
-        return super().enforce_timezone(value)
 
 
 @extend_schema_field(
