@@ -72,7 +72,10 @@ def _token_value(name: str):
         return F(name)
     if name.startswith("attr."):
         return KeyTextTransform(name[len("attr.") :], "attributes")
-    raise FanoutError(f"Campaigns cannot use {{{name}}}: it needs an event (use a flow).")
+    raise FanoutError(
+        f"Campaigns cannot use {{{name}}}: event values and signed per-person links are only "
+        "in messages sent one by one (a flow or the API)."
+    )
 
 
 def _variant_body(

@@ -30,7 +30,7 @@ from messaging.models import MessageKind, MessageStatus
 from messaging.queueing import enqueue
 from messaging.services import message_queue
 from messaging.timezones import is_known_zone
-from templates.rendering import MissingTokenError, token_values
+from templates.rendering import MissingTokenError, contact_token_values
 
 from .models import (
     EVENT_TYPE_PATTERN,
@@ -392,15 +392,8 @@ def render_for(version, contact: Contact, event: FlowEvent | None) -> str:
     Times show in the contact's own time zone when they told us one, else as the partner sent
     them (an appointment's time is the shop's local time, which is what the person booked).
     """
-    values = token_values(
-        {
-            "first_name": contact.first_name,
-            "last_name": contact.last_name,
-            "email": contact.email,
-            "phone": contact.phone,
-        },
-        attributes=contact.attributes,
-        event=event_values(event.data) if event is not None else None,
+    values = contact_token_values(
+        contact, event=event_values(event.data) if event is not None else None
     )
     zone = contact.time_zone if contact.time_zone and is_known_zone(contact.time_zone) else None
     return version.compiled.render(values, tz=zone)

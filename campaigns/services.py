@@ -19,6 +19,7 @@ from messaging.queueing import enqueue
 from messaging.services import message_queue
 from templates.checks import has_blockers
 from templates.models import VersionStatus
+from templates.rendering import LINK_TOKENS
 
 from .audiences import AudienceFilterError, audience_contacts
 from .fanout import FanoutError, campaign_start
@@ -69,6 +70,11 @@ def launch_problems(campaign: Campaign) -> list[str]:
             problems.append(f"Variant {variant.label}: content checks block it ({codes}).")
         if any(t.startswith("event.") for t in version.compiled.tokens):
             problems.append(f"Variant {variant.label}: event tokens need a flow, not a campaign.")
+        if LINK_TOKENS & set(version.compiled.tokens):
+            problems.append(
+                f"Variant {variant.label}: {{preferences_url}} is signed for each person, which "
+                "campaign fan-out (in the database) cannot do; send it from a flow or the API."
+            )
     senders = list(campaign.senders.all())
     if not any(s.active for s in senders):
         problems.append("Choose at least one active sender.")
@@ -209,17 +215,9 @@ def campaign_send_test(*, campaign: Campaign, phone: str, by) -> OutboundMessage
     if variant is None:
         raise CampaignError("Add a variant first.")
     contact = contact_get_or_create(phone=normalize_phone(phone))
-    from templates.rendering import token_values
+    from templates.rendering import contact_token_values
 
-    values = token_values(
-        {
-            "first_name": contact.first_name,
-            "last_name": contact.last_name,
-            "email": contact.email,
-            "phone": contact.phone,
-        },
-        attributes=contact.attributes,
-    )
+    values = contact_token_values(contact)
     try:
         body = variant.template_version.compiled.render(values)
     except Exception as exc:  # MissingTokenError: say which, send nothing

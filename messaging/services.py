@@ -21,7 +21,7 @@ from consent.models import Contact, Program, SuppressionReason
 from consent.phones import normalize_phone
 from consent.selectors import can_message
 from templates.encoding import analyze
-from templates.rendering import MissingTokenError, token_values
+from templates.rendering import MissingTokenError, contact_token_values, token_values
 
 from .models import (
     ApiClient,
@@ -212,11 +212,11 @@ def message_send(
 
 
 def _render(version: TemplateVersion, contact: Contact | None, context: dict[str, Any]) -> str:
-    fields = attributes = None
-    if contact is not None:
-        fields = {name: getattr(contact, name) for name in ("first_name", "last_name", "email")}
-        fields["phone"], attributes = contact.phone, contact.attributes
-    values = token_values(fields, attributes=attributes, event=_event_values(context))
+    event = _event_values(context)
+    if contact is None:  # a new number: its contact is made only once the message may be sent
+        values = token_values(None, event=event)
+    else:
+        values = contact_token_values(contact, event=event)
     try:
         body = version.compiled.render(values, tz=(contact and contact.time_zone) or None)
     except MissingTokenError as exc:

@@ -340,15 +340,7 @@ class VersionAdminBase(admin.ModelAdmin):
         if contact is not None:
             try:
                 rendered = version.compiled.render(
-                    rendering.token_values(
-                        {
-                            "first_name": contact.first_name,
-                            "last_name": contact.last_name,
-                            "email": contact.email,
-                            "phone": contact.phone,
-                        },
-                        attributes=contact.attributes,
-                    ),
+                    rendering.contact_token_values(contact),
                     tz=contact.time_zone or None,
                 )
             except rendering.MissingTokenError as exc:

@@ -163,7 +163,8 @@ DEFAULT_PROHIBITED_TERMS: Mapping[str, tuple[str, ...]] = MappingProxyType(
 DEFAULT_AGE_GATED_CATEGORIES: frozenset[str] = frozenset({"alcohol", "firearms", "tobacco"})
 
 DEFAULT_TOKEN_MAX_LENGTHS: Mapping[str, int] = MappingProxyType(
-    {"first_name": 12, "last_name": 16, "email": 32, "phone": 12}
+    # A preference link: the public base URL, /preferences/ and a signed token (~60 chars).
+    {"first_name": 12, "last_name": 16, "email": 32, "phone": 12, "preferences_url": 100}
 )
 
 

@@ -28,6 +28,10 @@ Names are lowercase: a letter, then letters, digits or underscores.
 
 - Contact fields, by plain name: ``first_name``, ``last_name``, ``email``, ``phone``
   (`CONTACT_FIELDS`).
+- Links made per person (`LINK_TOKENS`): ``{preferences_url}``, the signed link to the
+  person's preference centre. Messages rendered one by one (flows, the API, agents, test
+  sends) carry it; campaign fan-out renders in the database and cannot sign, so campaigns
+  refuse it at launch.
 - Contact attributes, always under ``attr.``: ``{attr.loyalty_tier}``.
 - Event context (the trigger of an automation), always under ``event.``:
   ``{event.appointment_at}``.
@@ -53,6 +57,7 @@ __all__ = [
     "CONTACT_FIELDS",
     "FORMATS",
     "KNOWN_TOKENS",
+    "LINK_TOKENS",
     "OPEN_PREFIXES",
     "CompiledTemplate",
     "MissingTokenError",
@@ -60,11 +65,13 @@ __all__ = [
     "TokenRegistry",
     "UnknownTokenError",
     "compile_template",
+    "contact_token_values",
     "format_value",
     "token_values",
 ]
 
 CONTACT_FIELDS: frozenset[str] = frozenset({"first_name", "last_name", "email", "phone"})
+LINK_TOKENS: frozenset[str] = frozenset({"preferences_url"})
 OPEN_PREFIXES: tuple[str, ...] = ("attr.", "event.")
 
 # Longest text each format can produce ("Wed Sep 30, 12:30 PM"), for worst-case lengths.
@@ -138,7 +145,7 @@ class TokenRegistry:
         return False
 
 
-KNOWN_TOKENS = TokenRegistry(names=CONTACT_FIELDS, prefixes=OPEN_PREFIXES)
+KNOWN_TOKENS = TokenRegistry(names=CONTACT_FIELDS | LINK_TOKENS, prefixes=OPEN_PREFIXES)
 
 
 # (index into the parts, token name, format or None, default or None)
@@ -377,4 +384,21 @@ def token_values(
         values.update((f"attr.{k}", v) for k, v in attributes.items())
     if event:
         values.update((f"event.{k}", v) for k, v in event.items())
+    return values
+
+
+def contact_token_values(
+    contact, *, event: Mapping[str, object] | None = None, links: bool = True
+) -> dict[str, object]:
+    """`token_values` for a contact (any object with its fields and `attributes`), with the
+    per-person links (`LINK_TOKENS`) unless `links` is False."""
+    values = token_values(
+        {name: getattr(contact, name, None) for name in CONTACT_FIELDS},
+        attributes=getattr(contact, "attributes", None),
+        event=event,
+    )
+    if links and getattr(contact, "pk", None) and getattr(contact, "phone", None):
+        from consent.preferences import preferences_url
+
+        values["preferences_url"] = preferences_url(contact)
     return values
