@@ -50,7 +50,6 @@ from .exports import EVIDENCE_RAW_TEXT, content_type, filename, stream_export
 from .models import (
     ConsentConfirmation,
     ConsentEvent,
-    ConsentKind,
     Contact,
     Disclosure,
     MessageType,
@@ -58,7 +57,7 @@ from .models import (
     Suppression,
 )
 from .phones import InvalidPhoneNumber, normalize_phone, phone_hash
-from .selectors import can_message, program_by_slug
+from .selectors import can_message, latest_opt_ins, program_by_slug
 from .serializers import (
     ALL_PROGRAMS,
     ConsentLookupSerializer,
@@ -72,8 +71,6 @@ from .serializers import (
 from .services import consent_opt_in, consent_revoke
 
 # --- Shared pieces --------------------------------------------------------------------------
-
-OPT_IN_KINDS = (ConsentKind.OPT_IN, ConsentKind.RE_OPT_IN, ConsentKind.OPT_IN_CONFIRMED)
 
 
 def _valid(serializer: serializers.Serializer) -> dict:
@@ -322,13 +319,7 @@ def _consent_rows(contact: Contact | None) -> list[dict]:
     if contact is None:
         return []
     states = contact.consent_states.select_related("program").order_by("program__slug")
-    latest_opt_in: dict[int, ConsentEvent] = {}
-    for event in (
-        contact.consent_events.filter(kind__in=OPT_IN_KINDS)
-        .select_related("disclosure")
-        .order_by("-occurred_at", "-id")
-    ):
-        latest_opt_in.setdefault(event.program_id, event)
+    latest_opt_in = latest_opt_ins(contact)
     rows = []
     for state in states:
         opt_in = latest_opt_in.get(state.program_id)

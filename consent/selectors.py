@@ -77,12 +77,10 @@ def active_suppressions(hashed: str, program: Program, at: datetime) -> QuerySet
 @lru_cache(maxsize=1)
 def _standing_sql() -> str:
     contact, state = Contact._meta.db_table, ConsentState._meta.db_table
-    suppression = Suppression._meta.db_table
+    suppressed = _SUPPRESSED_SQL.format(table=Suppression._meta.db_table)
     # Table names come from the models; every value is a parameter.
     return (
-        "SELECT s.status, s.since <= %s, EXISTS (SELECT 1 FROM "  # noqa: S608
-        f"{suppression} WHERE phone_hash = %s AND (program_id IS NULL OR program_id = %s) "
-        "AND (lifted_at IS NULL OR lifted_at > %s) AND created_at <= %s) "
+        f"SELECT s.status, s.since <= %s, {suppressed} "  # noqa: S608
         f"FROM (SELECT %s AS phone) AS asked LEFT JOIN {contact} c ON c.phone = asked.phone "
         f"LEFT JOIN {state} s ON s.contact_id = c.id AND s.program_id = %s"
     )
@@ -200,6 +198,25 @@ def eligible_contacts(
     )
 
 
+#: Ledger kinds that give consent (an opt-out or a preference change never does).
+OPT_IN_KINDS = (ConsentKind.OPT_IN, ConsentKind.RE_OPT_IN, ConsentKind.OPT_IN_CONFIRMED)
+
+
+def latest_opt_ins(contact: Contact) -> dict[int, ConsentEvent]:
+    """Per program id, the contact's latest event that gave consent (with its disclosure).
+
+    One query for all programs: what support and partners see as "how consent was given".
+    """
+    latest: dict[int, ConsentEvent] = {}
+    for event in (
+        contact.consent_events.filter(kind__in=OPT_IN_KINDS)
+        .select_related("disclosure")
+        .order_by("-occurred_at", "-id")
+    ):
+        latest.setdefault(event.program_id, event)
+    return latest
+
+
 def consent_overview(contact: Contact) -> list[dict]:
     """Per program, what support needs at a glance: status, since, how, from where, disclosure."""
     states = {
@@ -208,30 +225,33 @@ def consent_overview(contact: Contact) -> list[dict]:
             "last_event__disclosure", "last_event__recorded_by", "program"
         )
     }
-    rows = []
-    for program in Program.objects.all():
-        state = states.get(program.pk)
-        opt_in = None
-        if state is not None:
-            opt_in = (
-                contact.consent_events.filter(program=program)
-                .exclude(kind__in=[ConsentKind.OPT_OUT, ConsentKind.PREFERENCE])
-                .select_related("disclosure")
-                .order_by("-occurred_at", "-id")
-                .first()
-            )
-        rows.append({"program": program, "state": state, "opt_in": opt_in})
-    return rows
+    opt_ins = latest_opt_ins(contact) if states else {}
+    return [
+        {
+            "program": program,
+            "state": states.get(program.pk),
+            "opt_in": opt_ins.get(program.pk) if program.pk in states else None,
+        }
+        for program in Program.objects.all()
+    ]
+
+
+#: An active suppression of the number (all programs, or this one) at a moment; parameters:
+#: phone hash, program id, the moment twice.
+_SUPPRESSED_SQL = (
+    "EXISTS (SELECT 1 FROM {table} WHERE phone_hash = %s "
+    "AND (program_id IS NULL OR program_id = %s) "
+    "AND (lifted_at IS NULL OR lifted_at > %s) AND created_at <= %s)"
+)
 
 
 def _gate_sql() -> str:
-    state, suppression = ConsentState._meta.db_table, Suppression._meta.db_table
+    state = ConsentState._meta.db_table
+    suppressed = _SUPPRESSED_SQL.format(table=Suppression._meta.db_table)
     # Table names come from the models; every value is a parameter.
     return (
         f"SELECT (SELECT status FROM {state} WHERE contact_id = %s AND program_id = %s), "  # noqa: S608
-        f"EXISTS (SELECT 1 FROM {suppression} WHERE phone_hash = %s "
-        "AND (program_id IS NULL OR program_id = %s) "
-        "AND (lifted_at IS NULL OR lifted_at > %s) AND created_at <= %s)"
+        f"{suppressed}"
     )
 
 

@@ -15,6 +15,8 @@ from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions, throttling
 
+from consent.sql import loaded
+
 from ..models import ApiClient
 from ..models.partners import hash_api_key
 
@@ -92,8 +94,7 @@ def client_for_key(key: str, now) -> tuple[ApiClient | None, bool]:
     pk, name, prefix, scopes, rate, stale = row
     scopes = ApiClient._meta.get_field("scopes").from_db_value(scopes, None, connection)
     client = ApiClient(pk=pk, name=name, prefix=prefix, scopes=scopes, rate_per_minute=rate)
-    client._state.adding, client._state.db = False, connection.alias
-    return client, bool(stale)
+    return loaded(client), bool(stale)
 
 
 #: How long a process trusts a key it has looked up. Revoking or rotating a key clears it in the
