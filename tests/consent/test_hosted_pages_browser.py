@@ -5,6 +5,7 @@ from playwright.sync_api import expect
 
 from consent.models import ConsentEvent, ConsentState
 from consent.preferences import preferences_token
+from tests.a11y import axe_violations
 from tests.factories import create_contact, create_program, create_sender, opt_in
 
 pytestmark = [
@@ -35,6 +36,7 @@ def test_a_person_joins_on_a_phone_and_the_ledger_keeps_the_evidence(
     expect(page.locator("#condition-text")).to_have_text("Consent is not a condition of purchase.")
     expect(page.get_by_label("Yes, send me Deals texts.")).not_to_be_checked()
     screenshot(page, tmp_path / "join-empty.png")
+    assert axe_violations(page) == []
 
     page.get_by_label("Mobile number").fill("415 555 12")
     page.get_by_label("Yes, send me Deals texts.").check()
@@ -77,6 +79,7 @@ def test_a_person_turns_a_program_off_and_chooses_weekly(browser_page, live_serv
     page.goto(f"{live_server.url}/preferences/{preferences_token(contact)}/")
     expect(page.get_by_label("Offers")).to_be_checked()
     screenshot(page, tmp_path / "preferences.png")
+    assert axe_violations(page) == []
 
     page.get_by_label("Offers").uncheck()
     page.get_by_label("At most one marketing message a week").check()
