@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "django_filters",
     "import_export",
     "django_q",
+    "core",
     "consent",
     "templates",
     "campaigns",
@@ -223,6 +224,8 @@ SMS_LEASE_SECONDS = env.int("SMS_LEASE_SECONDS", default=120)
 SMS_DISPATCH_BATCH = env.int("SMS_DISPATCH_BATCH", default=200)
 
 # --- Inbound and conversations -----------------------------------------------------------------
+# The business as named in answers to a number that has no sender set up (STOP, HELP).
+SMS_BUSINESS_NAME = env.str("SMS_BUSINESS_NAME", default="Acme")
 SMS_SUPPORT_KEYWORDS = env.list("SMS_SUPPORT_KEYWORDS", default=["SUPPORT", "AGENT"])
 # Sent once a night to someone who writes outside business hours (empty: off).
 SMS_AFTER_HOURS_REPLY = env.str("SMS_AFTER_HOURS_REPLY", default="")

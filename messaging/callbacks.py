@@ -28,6 +28,11 @@ transaction (`messaging.outbound_webhooks`).
 A callback for an unknown SID is stored with no message (the provider gets its 200). One that
 beat the dispatcher to recording the SID is applied by `callbacks_apply_pending(message)`,
 which the dispatcher calls once the SID is recorded.
+
+Bounds: NUL and lone surrogates are replaced before anything is stored (`core.text`). A SID or
+status longer than its column is refused (`InvalidParameter`, a 400), never truncated: a
+truncated SID could match another message's row. An `ErrorCode` that is not a plain number a
+column can hold (negative, huge, "12a") is kept in `raw` only.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+
+from core.text import storable_params
 
 from .models import MessageEvent, MessageStatus, OutboundMessage, StatusCallback
 from .outbound_webhooks import webhook_emit_message_status
@@ -59,22 +66,39 @@ class MissingParameter(ValueError):
     """The request lacks MessageSid or MessageStatus: not a Twilio status callback."""
 
 
+class InvalidParameter(MissingParameter):
+    """A MessageSid or MessageStatus too long to store whole: refused, never truncated."""
+
+
+MAX_SID_LENGTH = StatusCallback._meta.get_field("provider_sid").max_length
+MAX_STATUS_LENGTH = StatusCallback._meta.get_field("status").max_length
+#: Provider error codes are small positive numbers; anything past the column's range is noise.
+MAX_ERROR_CODE = 2_147_483_647
+
+
 def status_callback_receive(*, params: dict[str, str]) -> StatusCallback | None:
     """Store and apply one status callback; None if it was a repeat (nothing changed).
 
-    Raises `MissingParameter` if MessageSid or MessageStatus is missing.
+    Raises `MissingParameter` if MessageSid or MessageStatus is missing, `InvalidParameter` if
+    either is too long to store whole.
     """
+    params = storable_params(params)
     sid = params.get("MessageSid") or params.get("SmsSid") or ""
     status = (params.get("MessageStatus") or params.get("SmsStatus") or "").strip().lower()
     if not (sid and status):
         raise MissingParameter("MessageSid and MessageStatus are required.")
+    if len(sid) > MAX_SID_LENGTH or len(status) > MAX_STATUS_LENGTH:
+        raise InvalidParameter(
+            f"MessageSid (at most {MAX_SID_LENGTH} characters) or MessageStatus (at most "
+            f"{MAX_STATUS_LENGTH}) is too long."
+        )
     error_code = _error_code(params.get("ErrorCode"))
     try:
         with transaction.atomic():
             message = OutboundMessage.objects.filter(provider_sid=sid).first()
             callback = StatusCallback.objects.create(
-                provider_sid=sid[:64],
-                status=status[:20],
+                provider_sid=sid,
+                status=status,
                 error_code=error_code,
                 raw=params,
                 message=message,
@@ -110,11 +134,13 @@ def callbacks_apply_pending(message: OutboundMessage) -> int:
 
 
 def _error_code(value: str | None) -> int | None:
-    try:
-        code = int(value or 0)
-    except ValueError:
+    """The provider's error code as a number; None when absent, zero or not a plain number in
+    the column's range (digits only: no sign, no "1_000", no other scripts' digits)."""
+    text = (value or "").strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(MAX_ERROR_CODE)):
         return None
-    return code or None
+    code = int(text)
+    return code if 0 < code <= MAX_ERROR_CODE else None
 
 
 def _apply(callback: StatusCallback, message: OutboundMessage) -> bool:
@@ -153,4 +179,10 @@ def _apply(callback: StatusCallback, message: OutboundMessage) -> bool:
     return moved
 
 
-__all__ = ["TRANSITIONS", "MissingParameter", "callbacks_apply_pending", "status_callback_receive"]
+__all__ = [
+    "TRANSITIONS",
+    "InvalidParameter",
+    "MissingParameter",
+    "callbacks_apply_pending",
+    "status_callback_receive",
+]

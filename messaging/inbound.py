@@ -75,6 +75,7 @@ from consent.models import (
 from consent.phones import InvalidPhoneNumber, normalize_phone, phone_hash
 from consent.selectors import can_message
 from consent.services import ConsentError
+from core.text import storable_params
 from templates.encoding import analyze
 
 from .conversations import after_hours_since, business_hours, conversation_touch
@@ -87,6 +88,7 @@ from .models import (
     RevocationReview,
     Sender,
 )
+from .unconfigured import help_text, unconfigured_alert, unconfigured_revoke
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +112,14 @@ class Reply:
 
 class MissingParameter(ValueError):
     """The request lacks MessageSid, From or To: not a Twilio message webhook."""
+
+
+class InvalidParameter(MissingParameter):
+    """A MessageSid longer than any provider's (64): never truncated, so refused."""
+
+
+#: The longest MessageSid stored (Twilio's are 34 characters).
+MAX_SID_LENGTH = InboundMessage._meta.get_field("provider_sid").max_length
 
 
 # --- Senders, cached ------------------------------------------------------------------------
@@ -196,12 +206,16 @@ def inbound_receive(*, params: dict[str, str], received_at: datetime | None = No
     `received_at` (default now) is when the provider delivered it: the revocation's time and
     the start of a review's deadline. Idempotent per MessageSid: a repeated one returns the
     first one's stored reply and changes nothing. Raises `MissingParameter` if MessageSid, From
-    or To is missing.
+    or To is missing, `InvalidParameter` if the MessageSid is too long to store whole. NUL and
+    lone surrogate characters are replaced before anything is stored (`core.text.storable`).
     """
+    params = storable_params(params)
     sid = params.get("MessageSid") or params.get("SmsSid") or ""
     from_number, to_number = params.get("From", ""), params.get("To", "")
     if not (sid and from_number and to_number):
         raise MissingParameter("MessageSid, From and To are required.")
+    if len(sid) > MAX_SID_LENGTH:
+        raise InvalidParameter(f"MessageSid is longer than {MAX_SID_LENGTH} characters.")
     body = params.get("Body", "")
     sender_info = sender_for(to_number, params.get("MessagingServiceSid", ""))
     assessment = assess(body)
@@ -212,7 +226,7 @@ def inbound_receive(*, params: dict[str, str], received_at: datetime | None = No
     try:
         with transaction.atomic():
             contact = None
-            if e164 is not None and sender_info is not None:
+            if e164 is not None and (sender_info is not None or _may_revoke(assessment)):
                 contact = contact_ref(e164)
             message = inbound_insert(
                 provider_sid=sid,
@@ -228,7 +242,9 @@ def inbound_receive(*, params: dict[str, str], received_at: datetime | None = No
                 reply=_expected_reply(assessment, sender_info) if contact else "",
                 handled_at=timezone.now(),
             )
-            if contact is None or sender_info is None:
+            if sender_info is None:
+                return _unconfigured(message, contact, assessment, e164)
+            if contact is None:
                 logger.info("Inbound %s to %s: unknown number, stored only", sid, to_number)
                 return ""
             return _handle(_Inbound(message, contact, sender_info, assessment, message.matched))
@@ -238,6 +254,28 @@ def inbound_receive(*, params: dict[str, str], received_at: datetime | None = No
         if first is None:
             raise
         return first.reply
+
+
+def _unconfigured(
+    message: InboundMessage, contact: Contact | None, assessment: Assessment, e164: str | None
+) -> str:
+    """A message to one of our numbers with no sender (`messaging.unconfigured`): alert staff,
+    honour a revocation for every program, answer HELP, queue a likely revocation for review."""
+    unconfigured_alert(message, message.intent)
+    reply = ""
+    if contact is not None and assessment.intent is Intent.OPT_OUT:
+        reply = unconfigured_revoke(message=message, contact=contact, matched=message.matched)
+    elif e164 is not None and assessment.intent is Intent.HELP:
+        reply = help_text()
+    elif contact is not None and assessment.needs_review:
+        _review(message, contact)
+    if reply:
+        InboundMessage.objects.filter(pk=message.pk).update(reply=reply)
+    return reply
+
+
+def _may_revoke(assessment: Assessment) -> bool:
+    return assessment.intent is Intent.OPT_OUT or assessment.needs_review
 
 
 def _expected_reply(assessment: Assessment, sender_info: SenderInfo | None) -> str:
@@ -274,7 +312,7 @@ def _handle(inbound: _Inbound) -> str:
             conversation = _to_conversation(inbound)
     elif inbound.assessment.needs_review:
         conversation = _to_conversation(inbound, acknowledge=False)
-        _review(inbound)
+        _review(inbound.message, inbound.contact)
     else:
         conversation = _to_conversation(inbound)
     return _finish(inbound, conversation)
@@ -466,13 +504,13 @@ def _lift_own_suppressions(inbound: _Inbound) -> list[int]:
 # --- Review and conversations ---------------------------------------------------------------
 
 
-def _review(inbound: _Inbound) -> RevocationReview:
+def _review(message: InboundMessage, contact: Contact) -> RevocationReview:
     """A possible revocation, for a person to decide within 10 business days (federal holidays
     excluded), counted in the business time zone."""
-    received = timezone.localtime(inbound.message.received_at, business_hours().zone)
+    received = timezone.localtime(message.received_at, business_hours().zone)
     return RevocationReview.objects.create(
-        inbound=inbound.message,
-        contact=inbound.contact,
+        inbound=message,
+        contact=contact,
         deadline=add_business_days(received, REVIEW_BUSINESS_DAYS),
     )
 
@@ -573,6 +611,7 @@ def _store_reply(inbound: _Inbound) -> int | None:
 
 
 __all__ = [
+    "InvalidParameter",
     "MissingParameter",
     "Reply",
     "SenderInfo",
