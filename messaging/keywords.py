@@ -57,7 +57,10 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import pairwise
 from typing import Literal
+
+from .keyword_forms import REFUSAL, SPANISH_CERTAIN, SPANISH_COMMANDS, undisguised
 
 __all__ = ["Assessment", "Confidence", "Intent", "assess", "classify"]
 
@@ -141,6 +144,9 @@ _REPEATS_RE = re.compile(r"(.)\1+")
 
 def _keyword(words: str) -> tuple[Intent, str] | None:
     """The intent of a reply made only of keywords and fillers, with the deciding keyword."""
+    said = words.split()
+    if any(a == "no" and b in SPANISH_COMMANDS for a, b in pairwise(said)):
+        return None  # "no paren": a Spanish negative command, "don't stop"
     tokens = [t for t in _JOIN_RE.sub(lambda m: _JOINS[m[0]], words).split() if t not in _FILLERS]
     if len(tokens) > 1 and all(len(t) == 1 for t in tokens):
         tokens = ["".join(tokens)]  # "s t o p", "S.T.O.P."
@@ -295,7 +301,11 @@ _CERTAIN_RULES: tuple[_Rule, ...] = (
         negatable=True,
     ),
     _rule("stop getting", rf"\bstop (?:getting|receiving) {_OBJ}", negatable=True),
-    _rule("stop + cue", rf"\b{_STOP_CUE} stop\b(?! {_STOP_VISIT}\b)"),
+    _rule(
+        "stop + cue",
+        rf"\b{_STOP_CUE} stop\b(?! {_STOP_VISIT}\b)"
+        rf"(?! (?:the|my|our|a|an) (?!(?:\w+ )?(?:{_MSG}|{_OFFER})\b))",
+    ),
     _rule("keyword + sentence", rf"^(?:stop|unsubscribe|stopall|revoke) {_SENTENCE_STARTERS}\b"),
     _rule(
         "unsubscribe",
@@ -371,7 +381,7 @@ _CERTAIN_RULES: tuple[_Rule, ...] = (
     ),
     _rule(
         "dejen de enviar",
-        r"\b(?:dej|par)(?:a|e|en|ar) de "
+        r"(?<!\bno )\b(?:dej|par)(?:a|e|en|ar) de "
         r"(?:enviar|mandar|escribir|contactar|llamar|textear|molestar)(?:me|nos)?\b",
     ),
     _rule(
@@ -385,6 +395,7 @@ _CERTAIN_RULES: tuple[_Rule, ...] = (
         r"(?:mi (?:numero|telefono|cel|celular)|de (?:la|su|tu|esta|sus|tus) lista)\b",
     ),
     _rule("dar de baja", r"\b(?:dar|darme|darnos|dame|denme|deme|den) de baja\b"),
+    *(_rule(name, pattern) for name, pattern in SPANISH_CERTAIN),
 )
 
 # Whole clauses (fillers aside) that are certain revocations.
@@ -551,11 +562,30 @@ def _is_playful(folded: str, words: str) -> bool:
     return bool(_PLAYFUL_EMOJI.intersection(folded) or _PLAYFUL_RE.search(words))
 
 
+def _closes_refusal(clause: str, clauses: list[str]) -> bool:
+    """A keyword clause that closes a refusal ("I'm done with these texts, cancel")."""
+    if clause is not clauses[-1]:
+        return False
+    before = " ".join(clauses[:-1])
+    return bool(REFUSAL.search(before)) or any(r.pattern.search(before) for r in _REVIEW_RULES)
+
+
 # --- Entry points ----------------------------------------------------------------------------
 
 
 def assess(text: str) -> Assessment:
     """Classify one inbound reply; see the module docstring for the contract."""
+    assessment = _assess(text)
+    if assessment.intent is Intent.OPT_OUT:
+        return assessment
+    for reading in undisguised(text):  # "st0p", "unsubscr1be": only a certain revocation counts
+        spelled = _assess(reading)
+        if spelled.intent is Intent.OPT_OUT:
+            return Assessment(Intent.OPT_OUT, "certain", "disguised " + spelled.matched)
+    return assessment
+
+
+def _assess(text: str) -> Assessment:
     folded = _fold(text)
     words = _words(folded)
     if not words:
@@ -582,6 +612,7 @@ def assess(text: str) -> Assessment:
         keyword = _keyword(clause) if len(clauses) > 1 else None
         if keyword is not None and keyword[0] is Intent.OPT_OUT:
             weak = keyword[1] in _WEAK_OPT_OUT_WORDS or _is_playful(folded, words)
+            weak = weak and not _closes_refusal(clause, clauses)
             if not weak:
                 return Assessment(Intent.OPT_OUT, "certain", "clause keyword:" + keyword[1])
             likely = likely or "clause keyword:" + keyword[1]
