@@ -30,6 +30,18 @@ Routing, in this order (`messaging.keywords.assess` decides the intent)
                  acknowledgement (``SMS_AFTER_HOURS_REPLY``), at most once per conversation per
                  night.
 
+A number with no sender
+    Twilio signs only for numbers of our account, so a message to one that is not set up as a
+    sender is still to us (`messaging.unconfigured`): a revocation revokes every program for
+    the person's number and suppresses it, answered with a confirmation naming
+    ``SMS_BUSINESS_NAME``; HELP gets a generic help text; a likely revocation is reviewed; and
+    each message raises the ``unconfigured_number`` operator alert (`core.alerts`).
+
+Storable
+    Parameters are made storable first (`core.text.storable_params`: NUL and lone surrogates
+    become U+FFFD), so a revocation is never lost to a character the database refuses. A
+    MessageSid longer than 64 characters is refused (400), never truncated.
+
 One reply
     Every reply is one message, even when several programs are concerned: the texts of the
     programs involved, one per brand (the first program of each brand, in sender order), joined

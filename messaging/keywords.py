@@ -47,6 +47,11 @@ What counts
   stop texting me", "if you don't stop texting me...").
 * Complaints that imply "stop" without saying it ("why do you keep texting me", "I never signed up",
   "not interested", a lone 🛑) are *likely*: review, not automatic revocation.
+* Spanish commands and wishes in their usual forms (infinitive, imperative with the pronoun
+  attached, negative command, "no quiero que...", "ya no quiero"), disguised spellings ("st0p",
+  "5TOP", "unsubscr1be"), and CANCEL/END closing a refusal ("no thanks. cancel") are certain
+  revocations; see `messaging.keyword_forms`. A "no" just before a Spanish command ("no paren")
+  reverses it.
 * Opt-in: START, UNSTOP, YES and, for bilingual programs, SI/SÍ. A "yes" inside a sentence ("yes,
   see you at 3") is an ordinary reply, not consent.
 """
