@@ -175,6 +175,9 @@ JOIN_FORM_RATE_PER_HOUR = env.int("JOIN_FORM_RATE_PER_HOUR", default=30)
 TRUST_X_FORWARDED_FOR = env.bool("TRUST_X_FORWARDED_FOR", default=False)
 # Links to the preference centre (sent in messages) stop working after this many days.
 PREFERENCES_LINK_MAX_AGE_DAYS = env.int("PREFERENCES_LINK_MAX_AGE_DAYS", default=90)
+# Where the daily ledger-root task also writes the root file (empty: the database row only).
+# Point it at storage the database's owners cannot rewrite (another host, a WORM bucket mount).
+LEDGER_ROOT_DIR = env.str("LEDGER_ROOT_DIR", default="")
 # Stored responses to `Idempotency-Key` requests are pruned after this many hours.
 API_IDEMPOTENCY_TTL_HOURS = env.int("API_IDEMPOTENCY_TTL_HOURS", default=48)
 SPECTACULAR_SETTINGS = {

@@ -14,9 +14,12 @@ import zoneinfo
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Length
+from django.db.models.lookups import Exact
 from django.utils import timezone
 
+from . import ledger_hash
 from .phones import phone_hash
 
 
@@ -292,6 +295,12 @@ class LedgerQuerySet(models.QuerySet):
     def update_or_create(self, *args, **kwargs):
         raise LedgerImmutableError("Consent events are append-only; use consent.services.")
 
+    def bulk_create(self, objs, *args, **kwargs):
+        """Insert new events, each linked into its contact's hash chain first."""
+        objs = list(objs)
+        link_chains([event for event in objs if not event.chain_hash])
+        return super().bulk_create(objs, *args, **kwargs)
+
 
 class ConsentEvent(models.Model):
     """One entry of the append-only consent ledger.
@@ -344,6 +353,17 @@ class ConsentEvent(models.Model):
     )
     note = models.TextField(blank=True)
     idempotency_key = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    chain_seq = models.PositiveIntegerField(
+        editable=False, help_text="Place in the contact's hash chain: 1, 2, 3 ..."
+    )
+    prev_hash = models.CharField(
+        max_length=64, blank=True, editable=False, help_text="The previous event's chain hash."
+    )
+    chain_hash = models.CharField(
+        max_length=64,
+        editable=False,
+        help_text="SHA-256 of this event's recorded content, its place and the previous hash.",
+    )
 
     objects = LedgerQuerySet.as_manager()
 
@@ -369,6 +389,19 @@ class ConsentEvent(models.Model):
                 condition=Q(resulting_status__in=ConsentStatus.values),
                 name="consent_event_status_valid",
             ),
+            # One event per place in a contact's chain: two writers that skipped the contact's
+            # lock cannot fork it.
+            models.UniqueConstraint(
+                fields=["contact", "chain_seq"], name="consent_event_chain_seq"
+            ),
+            models.CheckConstraint(
+                condition=Q(Exact(Length("chain_hash"), 64))
+                & (
+                    Q(chain_seq=1, prev_hash="")
+                    | Q(Q(chain_seq__gt=1), Exact(Length("prev_hash"), 64))
+                ),
+                name="consent_event_chained",
+            ),
         ]
         permissions = [
             ("export_consent", "Can export consent records, the opt-out log and suppressions"),
@@ -383,10 +416,62 @@ class ConsentEvent(models.Model):
     def save(self, *args, **kwargs) -> None:
         if not self._state.adding:
             raise LedgerImmutableError("Consent events are append-only; they cannot be changed.")
+        if not self.chain_hash:
+            link_chains([self])
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
         raise LedgerImmutableError("Consent events are append-only; they cannot be deleted.")
+
+    def chain_content(self) -> dict:
+        """What the chain hash covers: every recorded field, as stored (`consent.ledger_hash`)."""
+        return {name: getattr(self, name) for name in ledger_hash.HASHED_FIELDS}
+
+
+def link_chains(events: list[ConsentEvent]) -> list[ConsentEvent]:
+    """Give each new event its place in its contact's hash chain (`chain_seq`, `prev_hash`,
+    `chain_hash`), in list order, after the chain's current head (one query for all contacts).
+
+    The caller holds each contact's lock (`consent.services` does), so the heads read here stay
+    the heads until the events are inserted; the unique (contact, chain_seq) refuses a fork.
+    """
+    heads = chain_heads({event.contact_id for event in events})
+    for event in events:
+        seq, previous = heads.get(event.contact_id, (0, ""))
+        event.chain_seq, event.prev_hash = seq + 1, previous
+        event.chain_hash = ledger_hash.event_hash(event.chain_content())
+        heads[event.contact_id] = (event.chain_seq, event.chain_hash)
+    return events
+
+
+def chain_heads(contact_ids: set[int]) -> dict[int, tuple[int, str]]:
+    """contact id -> (chain_seq, chain_hash) of its latest event; absent: no event yet."""
+    if not contact_ids:
+        return {}
+    events = ConsentEvent.objects.order_by()
+    if len(contact_ids) == 1:  # a STOP: one index probe, backwards on (contact, chain_seq)
+        [contact_id] = contact_ids
+        row = (
+            events.filter(contact_id=contact_id)
+            .order_by("-chain_seq")
+            .values_list("chain_seq", "chain_hash")
+            .first()
+        )
+        return {contact_id: row} if row else {}
+    latest = (
+        events.filter(contact_id__in=contact_ids)
+        .values("contact_id")
+        .annotate(seq=models.Max("chain_seq"))
+        .values("seq")
+    )
+    heads = events.filter(contact_id__in=contact_ids, chain_seq__in=latest).values_list(
+        "contact_id", "chain_seq", "chain_hash"
+    )
+    found: dict[int, tuple[int, str]] = {}
+    for contact_id, seq, digest in heads:
+        if seq > found.get(contact_id, (0, ""))[0]:
+            found[contact_id] = (seq, digest)
+    return found
 
 
 class ConsentConfirmation(models.Model):
@@ -404,10 +489,27 @@ class ConsentConfirmation(models.Model):
         return f"Confirmation of event #{self.event_id}"
 
 
+class StateQuerySet(models.QuerySet):
+    """Reads only: a state changes with the ledger event it derives from, in `consent.services`."""
+
+    def update(self, **kwargs):
+        raise LedgerImmutableError("A consent state changes only with a new ledger event.")
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise LedgerImmutableError("A consent state changes only with a new ledger event.")
+
+    def update_or_create(self, *args, **kwargs):
+        raise LedgerImmutableError("A consent state changes only with a new ledger event.")
+
+
 class ConsentState(models.Model):
     """Current consent of one contact for one program, derived from the ledger.
 
-    Written only by `consent.services`, in the same transaction as the event it reflects.
+    Written only by `consent.services`, in the same transaction as the event it reflects:
+    `last_event` is that event (the contact's latest for the program that sets a status), and
+    `status` and `since` are its resulting status and time. On PostgreSQL a trigger refuses a
+    state that does not follow from its event; `manage.py consent_verify` recomputes every state
+    from the ledger.
     """
 
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="consent_states")
@@ -419,6 +521,8 @@ class ConsentState(models.Model):
     opted_out_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
 
+    objects = StateQuerySet.as_manager()
+
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["contact", "program"], name="consent_state_unique"),
@@ -426,11 +530,27 @@ class ConsentState(models.Model):
                 condition=Q(status__in=ConsentStatus.values),
                 name="consent_state_status_valid",
             ),
+            # What the writer's upsert always leaves: an opted-in state knows since when, an
+            # opted-out one was opted out by its own event.
+            models.CheckConstraint(
+                condition=~Q(status=ConsentStatus.OPTED_IN)
+                | Q(opted_in_at__isnull=False, opted_in_at__lte=F("since")),
+                name="consent_state_opted_in_has_start",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=ConsentStatus.OPTED_OUT) | Q(opted_out_at=F("since")),
+                name="consent_state_opted_out_at_its_event",
+            ),
         ]
         indexes = [models.Index(fields=["program", "status"])]
 
     def __str__(self) -> str:
         return f"{self.contact} · {self.program}: {self.get_status_display()}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise LedgerImmutableError("A consent state changes only with a new ledger event.")
+        super().save(*args, **kwargs)
 
 
 class SuppressionReason(models.TextChoices):
@@ -444,11 +564,41 @@ class SuppressionReason(models.TextChoices):
     MANUAL = "manual", "Manual"
 
 
+#: What lifting a suppression writes, once; and what erasing the number blanks.
+SUPPRESSION_LIFT_FIELDS = frozenset({"lifted_at", "lifted_by", "lifted_by_id", "lift_note"})
+
+
+class SuppressionQuerySet(models.QuerySet):
+    """Reads, inserts, and the two changes a suppression may undergo: being lifted once
+    (`suppression_lift`) and losing its number to an erasure (`contact_erase`)."""
+
+    def update(self, **kwargs):
+        if kwargs and set(kwargs) <= SUPPRESSION_LIFT_FIELDS and kwargs.get("lifted_at"):
+            # Only active ones: a lift is written once.
+            return models.QuerySet.update(self.filter(lifted_at__isnull=True), **kwargs)
+        if kwargs == {"phone": None}:
+            return super().update(**kwargs)
+        raise LedgerImmutableError(
+            "A suppression is never rewritten: it can only be lifted (or lose an erased number)."
+        )
+
+    def delete(self):
+        raise LedgerImmutableError("Suppressions are never deleted; lift one instead.")
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise LedgerImmutableError("A suppression is never rewritten; lift one instead.")
+
+    def update_or_create(self, *args, **kwargs):
+        raise LedgerImmutableError("A suppression is never rewritten; use consent.services.")
+
+
 class Suppression(models.Model):
     """A number we must not message: for all programs (`program` empty) or one.
 
     Keyed by the keyed hash of the number, so it outlives the contact and even its erasure.
-    Entries are never deleted; one can be lifted (with who, when and why), which is recorded.
+    Entries are never deleted or rewritten: ``active --lift--> lifted`` (with who, when and
+    why) is the one change, and an erasure blanks `phone` (the hash stays). The model, its
+    queryset and, on PostgreSQL, a trigger refuse anything else.
     """
 
     Reason = SuppressionReason
@@ -477,6 +627,8 @@ class Suppression(models.Model):
     )
     lift_note = models.TextField(blank=True)
 
+    objects = SuppressionQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
@@ -489,6 +641,11 @@ class Suppression(models.Model):
             models.CheckConstraint(
                 condition=Q(reason__in=SuppressionReason.values), name="suppression_reason_valid"
             ),
+            models.CheckConstraint(
+                condition=Q(lifted_at__isnull=True, lifted_by__isnull=True, lift_note="")
+                | (Q(lifted_at__isnull=False) & ~Q(lift_note="")),
+                name="suppression_lifted_with_a_reason",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -496,6 +653,8 @@ class Suppression(models.Model):
         return f"{self.phone or 'erased number'} · {self.get_reason_display()} · {scope}"
 
     def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise LedgerImmutableError("A suppression is never rewritten; lift one instead.")
         if self.phone:
             self.phone_hash = phone_hash(self.phone)
         super().save(*args, **kwargs)
@@ -506,3 +665,45 @@ class Suppression(models.Model):
     @property
     def is_active(self) -> bool:
         return self.lifted_at is None
+
+
+class RootQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise LedgerImmutableError("Published ledger roots are never changed.")
+
+    def delete(self):
+        raise LedgerImmutableError("Published ledger roots are never deleted.")
+
+
+class LedgerRoot(models.Model):
+    """The daily root over every contact's hash chain (`consent.ledger_chain.root_publish`).
+
+    Covers, for each contact, its chain up to the last event recorded before `cutoff` (the end
+    of `date`, UTC); `root_hash` is computed over the previous root and every such chain head,
+    so roots are chained too. An operator keeps the root file elsewhere: `manage.py
+    ledger_verify --root FILE` then proves nothing recorded before the cutoff changed since.
+    """
+
+    date = models.DateField(unique=True)
+    cutoff = models.DateTimeField(help_text="Covers events recorded before this moment.")
+    previous_hash = models.CharField(max_length=64, blank=True)
+    root_hash = models.CharField(max_length=64)
+    chains = models.PositiveIntegerField(help_text="Contacts with at least one event covered.")
+    events = models.PositiveBigIntegerField(help_text="Events covered.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = RootQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-date"]
+
+    def __str__(self) -> str:
+        return f"Ledger root {self.date}: {self.root_hash[:12]}… ({self.events} events)"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise LedgerImmutableError("Published ledger roots are never changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise LedgerImmutableError("Published ledger roots are never deleted.")

@@ -29,6 +29,7 @@ from .models import (
     Program,
     Suppression,
     SuppressionReason,
+    link_chains,
 )
 from .phones import normalize_phone, phone_hash
 
@@ -130,23 +131,20 @@ def _record_many(
         else {}
     )
     fresh = [
-        ConsentEvent(
+        build_event(
             contact=contact,
-            phone=contact.phone,
             program=program,
             kind=kind,
-            resulting_status=status,
+            status=status,
             method=method,
-            source=source.strip()[:500],
-            disclosure=disclosure,
-            disclosure_hash=disclosure.text_hash if disclosure else "",
+            source=source,
             occurred_at=occurred_at,
-            recorded_at=timezone.now(),
+            disclosure=disclosure,
+            evidence=evidence,
+            note=note,
             recorded_by=recorded_by,
             recorded_by_label=recorded_by_label,
-            evidence=evidence or {},
-            note=note,
-            idempotency_key=key or None,
+            idempotency_key=key,
         )
         for program, key in zip(programs, keys, strict=True)
         if not (key and key in seen)
@@ -162,6 +160,43 @@ def _record_many(
 
     webhook_emit_consent([r.event for r in results if r.created])
     return results
+
+
+def build_event(
+    *,
+    contact: Contact,
+    program: Program,
+    kind: str,
+    status: str,
+    method: str,
+    source: str,
+    occurred_at: datetime,
+    disclosure: Disclosure | None,
+    evidence: dict[str, Any] | None,
+    note: str,
+    recorded_by,
+    recorded_by_label: str,
+    idempotency_key: str | None,
+) -> ConsentEvent:
+    """One new ledger row as every writer records it; `_insert_events` chains and inserts it."""
+    return ConsentEvent(
+        contact=contact,
+        phone=contact.phone,
+        program=program,
+        kind=kind,
+        resulting_status=status,
+        method=method,
+        source=source.strip()[:500],
+        disclosure=disclosure,
+        disclosure_hash=disclosure.text_hash if disclosure else "",
+        occurred_at=occurred_at,
+        recorded_at=timezone.now(),
+        recorded_by=recorded_by,
+        recorded_by_label=recorded_by_label,
+        evidence=evidence or {},
+        note=note,
+        idempotency_key=idempotency_key or None,
+    )
 
 
 _EVENT_COLUMNS = (
@@ -181,13 +216,19 @@ _EVENT_COLUMNS = (
     "evidence",
     "note",
     "idempotency_key",
+    "chain_seq",
+    "prev_hash",
+    "chain_hash",
 )
 
 
 def _insert_events(events: list[ConsentEvent]) -> list[ConsentEvent]:
-    """INSERT the new ledger rows in one statement (`consent.sql`: this is every writer's path)."""
+    """Link the new ledger rows into their contacts' hash chains (one read of the heads, under
+    the contacts' locks the caller holds) and INSERT them in one statement (`consent.sql`: this
+    is every writer's path)."""
     if not events:
         return []
+    link_chains(events)
     rows = [{name: getattr(event, name) for name in _EVENT_COLUMNS} for event in events]
     for event, pk in zip(events, sql.insert(ConsentEvent, rows), strict=True):
         event.pk = pk

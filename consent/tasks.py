@@ -1,0 +1,30 @@
+"""django-q2 tasks of the consent app (schedules: `manage.py setup_schedules`)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from django.conf import settings
+
+from .consistency import consent_state_check
+from .ledger_chain import root_publish, root_write
+
+logger = logging.getLogger(__name__)
+
+
+def verify_consent_states() -> dict:
+    """Weekly: recompute every consent state from the ledger; log an error for any drift."""
+    check = consent_state_check()
+    for drift in check.drifts:
+        logger.error("consent state drift: %s", drift)
+    return {"ok": check.ok, "drifts": len(check.drifts) + check.more}
+
+
+def publish_ledger_root() -> dict:
+    """Daily: publish yesterday's ledger root; write its file into LEDGER_ROOT_DIR if set."""
+    root = root_publish()
+    written = ""
+    if settings.LEDGER_ROOT_DIR:
+        written = str(root_write(root, Path(settings.LEDGER_ROOT_DIR)))
+    return {"date": root.date.isoformat(), "root_hash": root.root_hash, "file": written}
