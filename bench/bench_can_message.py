@@ -32,7 +32,13 @@ from django.utils import timezone
 
 django.setup()
 
-from common import CONSENT_TABLES, CONTACTS_SQL, require_scratch_postgres, run_steps  # noqa: E402
+from common import (  # noqa: E402
+    CONSENT_TABLES,
+    CONTACTS_SQL,
+    require_scratch_postgres,
+    run_steps,
+    seeded_chain,
+)
 
 # The app's modules need the app registry, hence after setup().
 from consent.models import Program  # noqa: E402
@@ -65,11 +71,14 @@ def generate(contacts: int) -> Program:
             """
             INSERT INTO consent_consentevent (contact_id, phone, program_id, kind,
                 resulting_status, method, source, disclosure_id, disclosure_hash, occurred_at,
-                recorded_at, recorded_by_label, evidence, note)
+                recorded_at, recorded_by_label, evidence, note, chain_seq, prev_hash, chain_hash)
             SELECT id, phone, %(program)s, 'opt_in', 'opted_in', 'web_form',
                 'https://acme.example/join', %(disclosure)s, %(hash)s,
                 timestamptz '2025-01-01' + id * interval '1 second', now(), 'bench',
-                '{"ip": "203.0.113.7", "user_agent": "Mozilla/5.0"}', ''
+                '{"ip": "203.0.113.7", "user_agent": "Mozilla/5.0"}', '',
+                """
+            + seeded_chain(1)
+            + """
             FROM consent_contact
             """,
         ),
@@ -78,10 +87,12 @@ def generate(contacts: int) -> Program:
             """
             INSERT INTO consent_consentevent (contact_id, phone, program_id, kind,
                 resulting_status, method, source, occurred_at, recorded_at, recorded_by_label,
-                evidence, note, disclosure_hash)
+                evidence, note, disclosure_hash, chain_seq, prev_hash, chain_hash)
             SELECT id, phone, %(program)s, 'opt_out', 'opted_out', 'keyword', 'STOP to 12345',
                 timestamptz '2025-06-01' + id * interval '1 second', now(), 'bench',
-                '{"raw_text": "STOP"}', '', ''
+                '{"raw_text": "STOP"}', '', '', """
+            + seeded_chain(2)
+            + """
             FROM consent_contact WHERE id %% 10 = 0
             """,
         ),

@@ -31,7 +31,14 @@ from django.db import connection
 
 django.setup()
 
-from common import CONSENT_TABLES, RssSampler, require_scratch_postgres, rss, run_steps  # noqa: E402
+from common import (  # noqa: E402
+    CONSENT_TABLES,
+    RssSampler,
+    require_scratch_postgres,
+    rss,
+    run_steps,
+    seeded_chain,
+)
 
 # The app's modules need the app registry, hence after setup().
 from consent import exports  # noqa: E402
@@ -68,12 +75,15 @@ def generate(contacts: int) -> Program:
             """
             INSERT INTO consent_consentevent (contact_id, phone, program_id, kind,
                 resulting_status, method, source, disclosure_id, disclosure_hash, occurred_at,
-                recorded_at, recorded_by_label, evidence, note)
+                recorded_at, recorded_by_label, evidence, note, chain_seq, prev_hash, chain_hash)
             SELECT id, phone, %(program)s, 'opt_in', 'opted_in', 'web_form',
                 'https://acme.example/join?utm=' || id, %(disclosure)s, %(hash)s,
                 timestamptz '2025-01-01' + id * interval '1 second', now(), 'bench',
                 jsonb_build_object('ip', '203.0.113.' || (id %% 250),
-                    'user_agent', 'Mozilla/5.0 (X11; Linux x86_64) Bench/' || id), ''
+                    'user_agent', 'Mozilla/5.0 (X11; Linux x86_64) Bench/' || id), '',
+                """
+            + seeded_chain(1)
+            + """
             FROM consent_contact
             """,
         ),
@@ -82,12 +92,14 @@ def generate(contacts: int) -> Program:
             """
             INSERT INTO consent_consentevent (contact_id, phone, program_id, kind,
                 resulting_status, method, source, occurred_at, recorded_at, recorded_by_label,
-                evidence, note, disclosure_hash)
+                evidence, note, disclosure_hash, chain_seq, prev_hash, chain_hash)
             SELECT id, phone, %(program)s, 'opt_out', 'opted_out', 'keyword', 'STOP to 12345',
                 timestamptz '2025-06-01' + id * interval '1 second', now(), 'bench',
                 jsonb_build_object('raw_text', CASE WHEN id %% 100 = 0 THEN '=cmd|calc' ELSE
                     'Stop texting me' END, 'provider_message_id', 'SM' || md5(id::text)),
-                '', ''
+                '', '', """
+            + seeded_chain(2)
+            + """
             FROM consent_contact WHERE id %% 9 = 0
             """,
         ),

@@ -58,7 +58,7 @@ from django.db.models import Max, Min
 
 django.setup()
 
-from common import CONTACTS_SQL, require_scratch_postgres  # noqa: E402
+from common import CONTACTS_SQL, require_scratch_postgres, seeded_chain  # noqa: E402
 
 # The app's modules need the app registry, hence after setup().
 from twilio.request_validator import RequestValidator  # noqa: E402
@@ -112,11 +112,13 @@ def seed(contacts: int) -> list[str]:
             """
             INSERT INTO consent_consentevent (contact_id, phone, program_id, kind,
                 resulting_status, method, source, disclosure_id, disclosure_hash, occurred_at,
-                recorded_at, recorded_by_label, evidence, note)
+                recorded_at, recorded_by_label, evidence, note, chain_seq, prev_hash, chain_hash)
             SELECT id, phone, %(program)s, 'opt_in', 'opted_in', 'web_form',
                 'https://acme.example/join', %(disclosure)s, %(hash)s,
                 timestamptz '2025-01-01' + id * interval '1 second', now(), 'bench',
-                '{"ip": "203.0.113.7"}', ''
+                '{"ip": "203.0.113.7"}', '', """
+            + seeded_chain(1)
+            + """
             FROM consent_contact
             """,
         ),

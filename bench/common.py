@@ -32,13 +32,26 @@ CONTACTS_SQL = """
 """
 
 
+#: Chain columns for seeded events: the contact's place `n` in its chain, linked to place n-1.
+#: The hashes are placeholders (not the canonical ones: `ledger_verify` would flag seeded rows),
+#: but the writer appends real events after them exactly as it would in production.
+def seeded_chain(n: int) -> str:
+    link = "encode(sha256(convert_to('bench-{}-' || id, 'UTF8')), 'hex')"
+    previous = "''" if n == 1 else link.format(n - 1)
+    return f"{n}, {previous}, {link.format(n)}"
+
+
 def require_scratch_postgres(what: str = "its consent tables are emptied") -> None:
-    """Exit unless the database is PostgreSQL and named as a scratch one ("bench" in it)."""
+    """Exit unless the database is PostgreSQL and named as a scratch one ("bench" in it).
+    Its connections may then TRUNCATE the consent ledger (refused everywhere else)."""
     name = settings.DATABASES["default"]["NAME"]
     if connection.vendor != "postgresql" or "bench" not in name:
         sys.exit(
             f"Needs DATABASE_URL=postgres://.../<scratch db whose name contains 'bench'>; {what}."
         )
+    options = settings.DATABASES["default"].setdefault("OPTIONS", {})
+    options["options"] = f"{options.get('options', '')} -c consent.allow_truncate=on".strip()
+    connection.close()  # the next connection opens with it
 
 
 def run_steps(steps: list[tuple[str, str]], params: dict, *, width: int = 20) -> None:

@@ -272,10 +272,11 @@ def _check_chain(contact_id: int, events: list[dict[str, Any]]) -> Problem | Non
     for event in events:
         expected = previous["chain_seq"] + 1 if previous else 1
         if event["chain_seq"] != expected:
+            places = {e["chain_seq"] for e in events}
             what = (
-                f"events are missing before it (expected chain place {expected})"
-                if event["chain_seq"] > expected
-                else f"out of order: chain place {event['chain_seq']} after {expected - 1}"
+                f"events are missing before it (no chain place {expected})"
+                if expected not in places
+                else f"out of order: stored where chain place {expected} belongs"
             )
             return Problem(contact_id, event["id"], event["chain_seq"], what)
         if event["prev_hash"] != (previous["chain_hash"] if previous else ""):
