@@ -146,8 +146,8 @@ def root_file_lines(root: LedgerRoot) -> Iterator[str]:
         "events": root.events,
     }
     yield json.dumps(header, sort_keys=True) + "\n"
-    for contact_id, seq, digest in chain_heads_before(root.cutoff):
-        yield f"{contact_id} {seq} {digest}\n"
+    for head in chain_heads_before(root.cutoff):
+        yield ledger_hash.root_line(*head)
 
 
 def root_write(root: LedgerRoot, path: Path) -> Path:
@@ -242,7 +242,7 @@ def ledger_verify(root: RootClaim | None = None) -> Verification:
     """Check every chain (each event's hash, place and link) and, given a root, that every
     chain still reaches the head the root recorded, and that the root hash recomputes."""
     result = Verification(root=root)
-    claimed = _Heads(root.heads) if root and root.heads is not None else None
+    claimed = _Heads(root.heads, root.previous_hash) if root and root.heads is not None else None
     heads: list[tuple[int, int, str]] = []
     rows = ConsentEvent.objects.order_by("contact_id", "id").values_list(*_COLUMNS)
     for contact_id, chain in groupby(rows.iterator(chunk_size=5000), key=lambda r: r[3]):
@@ -263,6 +263,8 @@ def ledger_verify(root: RootClaim | None = None) -> Verification:
         result.problems += claimed.compare_rest()
     if root is not None:
         result.root_problems = _check_root(root, heads)
+    if claimed is not None and claimed.digest.hexdigest() != root.root_hash:
+        result.root_problems.append(f"{root.source}: its chain heads do not hash to its root")
     return result
 
 
@@ -298,9 +300,15 @@ def _check_chain(contact_id: int, events: list[dict[str, Any]]) -> Problem | Non
 class _Heads:
     """The heads of a root file, merged with the walk (both in contact order)."""
 
-    def __init__(self, heads: Iterator[tuple[int, int, str]]) -> None:
-        self._heads = heads
-        self._next = next(heads, None)
+    def __init__(self, heads: Iterator[tuple[int, int, str]], previous_root: str) -> None:
+        self.digest = ledger_hash.root_digest(previous_root)  # of the file's own lines
+        self._heads = self._hashed(heads)
+        self._next = next(self._heads, None)
+
+    def _hashed(self, heads: Iterator[tuple[int, int, str]]) -> Iterator[tuple[int, int, str]]:
+        for head in heads:
+            self.digest.update(ledger_hash.root_line(*head).encode())
+            yield head
 
     def _skip_to(self, contact_id: int) -> list[Problem]:
         gone = []

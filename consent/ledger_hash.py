@@ -82,8 +82,16 @@ def _json_numbers(value: Any) -> Any:
 
 def root_hash(previous_root: str, heads: Iterable[tuple[int, int, str]]) -> str:
     """The daily root: SHA-256 over the previous root and every chain's head, in contact order,
-    one line `contact_id seq chain_hash` each."""
-    digest = hashlib.sha256(b"consent-ledger-root-v1\n" + previous_root.encode() + b"\n")
-    for contact_id, seq, head in heads:
-        digest.update(f"{contact_id} {seq} {head}\n".encode())
+    one line `contact_id seq chain_hash` each (exactly the lines of the root file)."""
+    digest = root_digest(previous_root)
+    for head in heads:
+        digest.update(root_line(*head).encode())
     return digest.hexdigest()
+
+
+def root_digest(previous_root: str) -> hashlib._Hash:
+    return hashlib.sha256(b"consent-ledger-root-v1\n" + previous_root.encode() + b"\n")
+
+
+def root_line(contact_id: int, seq: int, head: str) -> str:
+    return f"{contact_id} {seq} {head}\n"

@@ -26,5 +26,7 @@ def publish_ledger_root() -> dict:
     root = root_publish()
     written = ""
     if settings.LEDGER_ROOT_DIR:
-        written = str(root_write(root, Path(settings.LEDGER_ROOT_DIR)))
+        folder = Path(settings.LEDGER_ROOT_DIR)
+        folder.mkdir(parents=True, exist_ok=True)
+        written = str(root_write(root, folder))
     return {"date": root.date.isoformat(), "root_hash": root.root_hash, "file": written}

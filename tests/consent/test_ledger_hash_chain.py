@@ -271,3 +271,32 @@ def test_it_creates_the_daily_root_schedule(monkeypatch):
     schedule = Schedule.objects.get(func="consent.tasks.publish_ledger_root")
     assert schedule.minutes == 24 * 60
     assert publish_ledger_root()["date"] == YESTERDAY.isoformat()
+
+
+def test_it_refuses_a_root_file_whose_heads_were_edited(ledger, tmp_path):
+    ann, _, _ = ledger
+    call_command("ledger_root", "--date", YESTERDAY.isoformat(), "--output", str(tmp_path))
+    path = tmp_path / f"ledger-root-{YESTERDAY.isoformat()}.txt"
+    header, *heads = path.read_text().splitlines(keepends=True)
+    # Someone drops a person's chain from the file, so that a forged chain would not be compared.
+    path.write_text(header + "".join(line for line in heads if not line.startswith(f"{ann.pk} ")))
+
+    from consent.ledger_chain import RootClaim, ledger_verify
+
+    result = ledger_verify(RootClaim.from_file(path))
+
+    assert not result.ok
+    assert any("do not hash to its root" in problem for problem in result.root_problems)
+    assert [(p.contact_id, p.chain_seq) for p in result.problems] == [(ann.pk, 3)]
+    assert "the root has no chain for it" in result.problems[0].what
+
+
+def test_it_writes_the_daily_root_file_where_the_operator_keeps_them(ledger, tmp_path, settings):
+    from consent.tasks import publish_ledger_root
+
+    settings.LEDGER_ROOT_DIR = str(tmp_path / "roots")
+
+    done = publish_ledger_root()
+
+    assert done["file"].endswith(f"roots/ledger-root-{YESTERDAY.isoformat()}.txt")
+    call_command("ledger_verify", "--root", done["file"])
