@@ -145,7 +145,7 @@ def test_it_names_an_altered_event(ledger):
 @pytest.mark.postgres
 def test_it_names_the_event_after_a_removed_one(ledger):
     ann, _, _ = ledger
-    first, second, third = events_of(ann)
+    _, second, third = events_of(ann)
     as_owner(
         f"DELETE FROM consent_consentstate WHERE last_event_id = {second.pk}",
         f"DELETE FROM consent_consentevent WHERE id = {second.pk}",
