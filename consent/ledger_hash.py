@@ -59,10 +59,16 @@ def _plain(name: str, value: Any) -> Any:
     if isinstance(value, datetime):
         return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     if name == "evidence":
+        value = value or {}
+        if all(type(k) is str and type(v) in _FLAT for k, v in value.items()):
+            return value  # the usual case, stored and read back as it is
         # As stored: through JSON once (tuples become lists, keys strings), then numbers as
         # PostgreSQL's jsonb gives them back.
-        return _json_numbers(json.loads(json.dumps(value or {})))
+        return _json_numbers(json.loads(json.dumps(value)))
     return value
+
+
+_FLAT = (str, int, bool, type(None))
 
 
 def _json_numbers(value: Any) -> Any:
