@@ -33,7 +33,6 @@ INSTALLED_APPS = [
     "django_filters",
     "import_export",
     "django_q",
-    "core",
     "consent",
     "templates",
     "campaigns",

@@ -29,7 +29,7 @@ A callback for an unknown SID is stored with no message (the provider gets its 2
 beat the dispatcher to recording the SID is applied by `callbacks_apply_pending(message)`,
 which the dispatcher calls once the SID is recorded.
 
-Bounds: NUL and lone surrogates are replaced before anything is stored (`core.text`). A SID or
+Bounds: NUL and lone surrogates are replaced before anything is stored (`config.lib.text`). A SID or
 status longer than its column is refused (`InvalidParameter`, a 400), never truncated: a
 truncated SID could match another message's row. An `ErrorCode` that is not a plain number a
 column can hold (negative, huge, "12a") is kept in `raw` only.
@@ -43,7 +43,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core.text import storable_params
+from config.lib.text import storable_params
 
 from .models import MessageEvent, MessageStatus, OutboundMessage, StatusCallback
 from .outbound_webhooks import webhook_emit_message_status

@@ -35,10 +35,10 @@ A number with no sender
     sender is still to us (`messaging.unconfigured`): a revocation revokes every program for
     the person's number and suppresses it, answered with a confirmation naming
     ``SMS_BUSINESS_NAME``; HELP gets a generic help text; a likely revocation is reviewed; and
-    each message raises the ``unconfigured_number`` operator alert (`core.alerts`).
+    each message raises the ``unconfigured_number`` operator alert (`messaging.alerts`).
 
 Storable
-    Parameters are made storable first (`core.text.storable_params`: NUL and lone surrogates
+    Parameters are made storable first (`config.lib.text.storable_params`: NUL and lone surrogates
     become U+FFFD), so a revocation is never lost to a character the database refuses. A
     MessageSid longer than 64 characters is refused (400), never truncated.
 
@@ -70,6 +70,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from config.lib.text import storable_params
 from consent import services as consent_services
 from consent.business_days import add_business_days
 from consent.models import (
@@ -87,7 +88,6 @@ from consent.models import (
 from consent.phones import InvalidPhoneNumber, normalize_phone, phone_hash
 from consent.selectors import can_message
 from consent.services import ConsentError
-from core.text import storable_params
 from templates.encoding import analyze
 
 from .conversations import after_hours_since, business_hours, conversation_touch
@@ -219,7 +219,7 @@ def inbound_receive(*, params: dict[str, str], received_at: datetime | None = No
     the start of a review's deadline. Idempotent per MessageSid: a repeated one returns the
     first one's stored reply and changes nothing. Raises `MissingParameter` if MessageSid, From
     or To is missing, `InvalidParameter` if the MessageSid is too long to store whole. NUL and
-    lone surrogate characters are replaced before anything is stored (`core.text.storable`).
+    lone surrogate characters are replaced before anything is stored (`config.lib.text.storable`).
     """
     params = storable_params(params)
     sid = params.get("MessageSid") or params.get("SmsSid") or ""

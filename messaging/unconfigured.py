@@ -12,7 +12,7 @@ deleted, a typo in its phone number). What it asks still counts:
 - Anything else is stored only.
 
 Every message to such a number raises the ``unconfigured_number`` operator alert (one per
-number, counted; `core.alerts`), so staff set the number up or release it.
+number, counted; `messaging.alerts`), so staff set the number up or release it.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from django.conf import settings
 
 from consent import services as consent_services
 from consent.models import ConsentConfirmation, ConsentMethod, Contact
-from core.alerts import alert_raise
-from core.models import OperatorAlert
+from messaging.alerts import alert_raise
+from messaging.models import OperatorAlert
 
 from .models import InboundMessage
 

@@ -10,7 +10,7 @@ Thin views: refuse what is not from Twilio, then call one service. Contract with
 - Everything else gets a 200 (unknown numbers and SIDs included), so Twilio stops retrying;
   a request without the fields every Twilio webhook carries, or with a MessageSid (or status)
   too long to store whole, gets 400. Never a 5xx: NUL bytes and other text the database cannot
-  hold are replaced before storing (`core.text`); tests/messaging/test_webhooks_properties.py
+  hold are replaced before storing (`config.lib.text`); tests/messaging/test_webhooks_properties.py
   holds both webhooks to this over arbitrary signed parameters.
 """
 

@@ -1,5 +1,6 @@
 """Messaging: senders, outbound messages and their events, inbound messages, conversations."""
 
+from .alerts import OperatorAlert
 from .inbound import Conversation, InboundMessage, RevocationReview, StatusCallback
 from .outbound import (
     BlockReason,
@@ -32,6 +33,7 @@ __all__ = [
     "MessageEvent",
     "MessageKind",
     "MessageStatus",
+    "OperatorAlert",
     "OutboundMessage",
     "QuietHoursRule",
     "ReassignedNumberCheck",

@@ -8,8 +8,7 @@ import pytest
 
 from consent.models import ConsentConfirmation, ConsentEvent, ConsentState, Suppression
 from consent.selectors import can_message
-from core.models import OperatorAlert
-from messaging.models import InboundMessage, RevocationReview
+from messaging.models import InboundMessage, OperatorAlert, RevocationReview
 from tests.factories import create_contact, next_phone, opt_in
 
 from .twilio_helpers import INBOUND_PATH, inbound_params, post_signed, twiml_messages
@@ -84,7 +83,7 @@ def test_it_suppresses_a_stranger_who_texts_stop_to_a_number_with_no_sender(
 
 
 def test_it_alerts_staff_once_per_number_and_counts_each_message(client, business, caplog):
-    caplog.set_level(logging.WARNING, logger="core.alerts")
+    caplog.set_level(logging.WARNING, logger="messaging.alerts")
 
     for body in ("STOP", "hello?", "HELP"):
         post_signed(client, INBOUND_PATH, inbound_params(body, from_=next_phone(), to=FORGOTTEN))

@@ -10,11 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from consent.models import ConsentConfirmation, ConsentEvent, ConsentState, Contact, Suppression
-from core.models import OperatorAlert
 from messaging.models import (
     Conversation,
     InboundMessage,
     MessageEvent,
+    OperatorAlert,
     OutboundMessage,
     RevocationReview,
     StatusCallback,

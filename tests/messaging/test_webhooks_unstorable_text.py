@@ -3,8 +3,8 @@ handled as usual: an opt-out is never lost to a database that cannot store a cha
 
 import pytest
 
+from config.lib.text import REPLACEMENT
 from consent.models import ConsentEvent, ConsentState
-from core.text import REPLACEMENT
 from messaging.callbacks import status_callback_receive
 from messaging.inbound import inbound_receive
 from messaging.models import InboundMessage, OutboundMessage, StatusCallback

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
-from .models import OperatorAlert
+from messaging.models import OperatorAlert
 
 
 @admin.register(OperatorAlert)

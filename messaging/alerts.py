@@ -1,8 +1,8 @@
 """Raise an operator alert: one row per (kind, subject), counted, with a WARNING log line.
 
-Any app may call `alert_raise`; staff see the alerts in the admin (Operations -> Operator
-alerts), newest first, and acknowledge them there. Call it inside the transaction of what it
-reports, so a rolled-back request (a retried webhook) leaves no count behind.
+Messaging and the apps above it call `alert_raise`; staff see the alerts in the admin
+(Messaging -> Operator alerts), newest first, and acknowledge them there. Call it inside the
+transaction of what it reports, so a rolled-back request (a retried webhook) leaves no count behind.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .models import OperatorAlert
-from .text import storable
+from config.lib.text import storable
 
-logger = logging.getLogger("core.alerts")
+from .models import OperatorAlert
+
+logger = logging.getLogger("messaging.alerts")
 
 _SUBJECT_MAX = OperatorAlert._meta.get_field("subject").max_length
 

@@ -15,7 +15,7 @@ class OperatorAlert(models.Model):
 
         open --acknowledge--> acknowledged --seen again--> open
 
-    Raising an alert that exists counts it and moves `last_seen` (`core.alerts.alert_raise`);
+    Raising an alert that exists counts it and moves `last_seen` (`messaging.alerts.alert_raise`);
     an acknowledged one that happens again reopens, so a fixed cause stays quiet and a
     recurring one comes back. Rows are never deleted: they are the record of what was seen.
     """

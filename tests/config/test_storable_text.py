@@ -1,6 +1,6 @@
-"""`core.text.storable`: what PostgreSQL cannot hold is replaced, everything else kept."""
+"""`config.lib.text.storable`: what PostgreSQL cannot hold is replaced, everything else kept."""
 
-from core.text import REPLACEMENT, storable, storable_params
+from config.lib.text import REPLACEMENT, storable, storable_params
 
 
 def test_it_replaces_nul_and_lone_surrogates():

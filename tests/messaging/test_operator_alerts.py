@@ -5,14 +5,14 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
-from core.alerts import alert_raise
-from core.models import OperatorAlert
+from messaging.alerts import alert_raise
+from messaging.models import OperatorAlert
 from tests.factories import create_user, marketer, support_agent
 
 pytestmark = pytest.mark.django_db
 
 KIND = OperatorAlert.Kind.UNCONFIGURED_NUMBER
-CHANGELIST = reverse("admin:core_operatoralert_changelist")
+CHANGELIST = reverse("admin:messaging_operatoralert_changelist")
 
 
 @pytest.fixture(params=["superuser", "support"])
@@ -58,9 +58,9 @@ def test_it_lists_finds_and_shows_alerts_in_the_admin(client, staff):
     assert "+18335550199" in client.get(CHANGELIST, {"q": "+18335550199"}).content.decode()
     assert "+18335550199" not in client.get(CHANGELIST, {"q": "+1999"}).content.decode()
     assert client.get(CHANGELIST, {"status__exact": "open"}).status_code == 200
-    change = client.get(reverse("admin:core_operatoralert_change", args=[alert.pk]))
+    change = client.get(reverse("admin:messaging_operatoralert_change", args=[alert.pk]))
     assert change.status_code == 200 and "A message reached it." in change.content.decode()
-    assert client.get(reverse("admin:core_operatoralert_add")).status_code == 403
+    assert client.get(reverse("admin:messaging_operatoralert_add")).status_code == 403
 
 
 def test_it_acknowledges_alerts_and_reports_done_and_skipped(client, staff):

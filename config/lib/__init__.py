@@ -1,0 +1,1 @@
+"""Plumbing every app may use; it imports no app (the project's lowest layer)."""
