@@ -155,10 +155,14 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["messaging.api.auth.HasScope"],
     "DEFAULT_THROTTLE_CLASSES": ["messaging.api.auth.ClientRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["messaging.api.parsers.BoundedJSONParser"],
     "EXCEPTION_HANDLER": "messaging.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
+# API request bodies: larger ones are refused with 413 `too_large` before parsing, JSON nested
+# deeper than this many arrays/objects with 400 `too_deep`.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=256 * 1024)
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=20)
 # Outbound webhooks to partners: attempts per delivery, backoff (base doubling up to the cap,
 # seconds), request timeout, and how many failed attempts in a row disable a subscription.
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
@@ -191,6 +195,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     # Two "kind" choice sets (ledger events, message events) each get their own clear name.
     "ENUM_NAME_OVERRIDES": {"ConsentKindEnum": "consent.models.ConsentKind"},
+    # The answers every operation can give (404, 413, 409/422 on POSTs), documented once.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "messaging.api.schema.document_common_answers",
+    ],
 }
 
 # --- import-export ---------------------------------------------------------------------------

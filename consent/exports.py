@@ -8,11 +8,13 @@ Every format has the same columns and the same values:
 
 - Times are UTC, ISO 8601 to the second (``2025-01-15T14:30:00Z``); XLSX cells hold real
   date-times (in UTC, as Excel has no time zones).
-- Spreadsheet formula injection: in CSV and XLSX a text cell that starts with ``= + - @``, a tab
-  or a carriage return gets a leading ``'`` so that a spreadsheet shows it as text instead of
-  running it. A cell that is exactly an E.164 number (``+14155552671``) is left alone: a plus and
-  digits cannot call anything, and the number must stay usable. JSON is for programs, not
-  spreadsheets, so its values are exact and unescaped.
+- Spreadsheet formula injection: a CSV or XLSX text cell first loses the control characters a
+  worksheet cannot hold (all below U+0020 except tab, line feed and carriage return, and DEL),
+  then, if it starts with ``= + - @``, a tab, a line feed or a carriage return, gets a leading
+  ``'`` so that a spreadsheet shows it as text instead of running it. In that order: removing a
+  character must never uncover a formula (``"\x01=HYPERLINK(...)"``). A cell that is exactly
+  an E.164 number (``+14155552671``) is left alone: a plus and digits cannot call anything, and
+  the number must stay usable. JSON is for programs, not spreadsheets, so its values are exact.
 - In CSV and XLSX an empty value and a missing one are both an empty cell; JSON keeps ``""``
   and ``null`` apart.
 """
@@ -36,9 +38,9 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from .models import ConsentEvent, ConsentKind, Program, Suppression
+from .text import CONTROL_CHARACTERS, without_controls
 
 EXPORT_KINDS = ("consent", "opt-outs", "suppressions")
 EXPORT_FORMATS = ("csv", "xlsx", "json")
@@ -55,18 +57,27 @@ ROWS_PER_CHUNK = 2000
 CHUNK_BYTES = 256 * 1024
 XLSX_MAX_ROWS = 1_048_576  # Excel's limit per sheet, header included
 
-_FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\n", "\r")
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
 def escape_formula(value: str) -> str:
     """`value` made safe to open in a spreadsheet: a leading ``'`` if it could start a formula.
 
-    An exact E.164 number is returned unchanged (see the module docstring).
+    An exact E.164 number is returned unchanged (see the module docstring). Cells go through
+    `spreadsheet_text`, which removes control characters first.
     """
     if value.startswith(_FORMULA_LEADS) and not _E164.fullmatch(value):
         return "'" + value
     return value
+
+
+def spreadsheet_text(value: str) -> str:
+    """`value` as a CSV or XLSX cell holds it: control characters removed, then formulas escaped.
+
+    Never the other way round: escaping first would let ``"\x01=cmd"`` become ``"=cmd"``.
+    """
+    return escape_formula(without_controls(value))
 
 
 # Column types. CODE values come from a fixed vocabulary (choices held by check constraints, hex
@@ -254,17 +265,11 @@ def _iso(value: datetime | None) -> str | None:
 def _text(value: Any) -> str | None:
     if value is None:
         return None
-    return escape_formula(value if isinstance(value, str) else str(value))
+    return spreadsheet_text(value if isinstance(value, str) else str(value))
 
 
 def _raw_text(value: Any) -> str | None:
     return value if value is None or isinstance(value, str) else str(value)
-
-
-def _xlsx_text(value: Any) -> str | None:
-    text = _text(value)
-    # Control characters other than tab/newline make an invalid worksheet (raw SMS can hold them).
-    return ILLEGAL_CHARACTERS_RE.sub("", text) if text else text
 
 
 def _xlsx_time(value: datetime | None) -> datetime | None:
@@ -319,7 +324,7 @@ def _json_chunks(rows: QuerySet, columns: tuple[Column, ...]) -> Iterator[bytes]
 
 
 def _xlsx_chunks(rows: QuerySet, columns: tuple[Column, ...]) -> Iterator[bytes]:
-    convert = _converters(columns, _xlsx_text, _xlsx_time)
+    convert = _converters(columns, _text, _xlsx_time)
     header = [c.name for c in columns]
     # Write-only mode streams each sheet to a temporary file and writes strings inline, so
     # memory stays flat however many rows there are.
@@ -352,16 +357,22 @@ def _copy_csv(rows: QuerySet, columns: tuple[Column, ...]) -> Iterator[bytes]:
     sql, params = rows.query.get_compiler(using=rows.db).as_sql()
     # COPY takes no bind parameters: psycopg quotes them into the statement.
     inner = connection.ops.compose_sql(sql, params)
+    names = [connection.ops.quote_name(c.alias) for c in columns]
+    # Control characters go first, in a subquery of their own (OFFSET 0 keeps the planner from
+    # folding it into the outer SELECT, which would strip each value once per use).
+    cleaned = ", ".join(
+        f"translate({name}, {_SQL_CONTROL_CHARACTERS}, '') AS {name}" if c.type == TEXT else name
+        for c, name in zip(columns, names, strict=True)
+    )
     outer = ", ".join(
-        f"{_sql_value(c, connection.ops.quote_name(c.alias))} AS "
-        f"{connection.ops.quote_name(c.name)}"
-        for c in columns
+        f"{_sql_value(c, name)} AS {connection.ops.quote_name(c.name)}"
+        for c, name in zip(columns, names, strict=True)
     )
     # Safe to interpolate: `inner` is the ORM's SQL with values quoted by psycopg, and the
     # column names are this module's constants.
     statement = (
-        f"COPY (SELECT {outer} FROM ({inner}) AS export) "  # noqa: S608
-        "TO STDOUT WITH (FORMAT csv, HEADER)"
+        f"COPY (SELECT {outer} FROM (SELECT {cleaned} FROM ({inner}) AS export "  # noqa: S608
+        "OFFSET 0) AS cleaned) TO STDOUT WITH (FORMAT csv, HEADER)"
     )
     with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
         pending = bytearray()
@@ -374,14 +385,18 @@ def _copy_csv(rows: QuerySet, columns: tuple[Column, ...]) -> Iterator[bytes]:
             yield bytes(pending)
 
 
+# CONTROL_CHARACTERS as a PostgreSQL string (octal escapes; its text never holds NUL).
+_SQL_CONTROL_CHARACTERS = "E'" + "".join(f"\\{ord(c):03o}" for c in CONTROL_CHARACTERS[1:]) + "'"
+
+
 def _sql_value(column: Column, name: str) -> str:
     if column.type == TIME:
         return f"""to_char({name} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
     if column.type != TEXT:
         return name
-    # `escape_formula` in SQL. = + - @ TAB CR are code points 61 43 45 64 9 13: ascii() is the
-    # cheapest test of a first character.
+    # `escape_formula` in SQL. = + - @ TAB LF CR are code points 61 43 45 64 9 10 13: ascii()
+    # is the cheapest test of a first character.
     return (
-        f"CASE WHEN ascii({name}) IN (61, 43, 45, 64, 9, 13) "
+        f"CASE WHEN ascii({name}) IN (61, 43, 45, 64, 9, 10, 13) "
         f"AND {name} !~ '^\\+[1-9][0-9]{{6,14}}$' THEN '''' || {name} ELSE {name} END"
     )

@@ -49,6 +49,7 @@ from .models import (
     SuppressionReason,
 )
 from .phones import InvalidPhoneNumber, normalize_phone, phone_hash
+from .text import without_controls
 
 REQUIRED_COLUMNS = ("phone", "program", "opted_in_at", "method", "source")
 OPTIONAL_COLUMNS = (
@@ -144,11 +145,12 @@ def _method_of(text: str) -> str | None:
 
 
 def _text(value: Any) -> str:
+    """A cell as text: control characters dropped (a NUL could not even be stored), then trimmed."""
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # a spreadsheet's 2.0 for 2
-    return str(value).strip()
+    return without_controls(str(value)).strip()
 
 
 class ConsentImportResource(resources.ModelResource):

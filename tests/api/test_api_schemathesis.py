@@ -14,7 +14,12 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from consent.models import MessageType
 from messaging.models import Scope
@@ -65,4 +70,12 @@ def key(db, settings, partner_api, no_quiet_hours, keep_connection) -> str:
     database=None,
 )
 def test_no_operation_answers_with_a_server_error(case, key):
-    case.call_and_validate(headers={"Authorization": f"Bearer {key}"}, checks=[not_a_server_error])
+    case.call_and_validate(
+        headers={"Authorization": f"Bearer {key}"},
+        checks=[
+            not_a_server_error,
+            status_code_conformance,
+            content_type_conformance,
+            response_schema_conformance,
+        ],
+    )
