@@ -176,6 +176,12 @@ WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=DEBU
 # The hosted opt-in form: sign-ups one IP may make per hour, and whether to read the client's IP
 # from X-Forwarded-For (only behind a proxy that sets it; otherwise anyone could forge it).
 JOIN_FORM_RATE_PER_HOUR = env.int("JOIN_FORM_RATE_PER_HOUR", default=30)
+# Confirmation texts the join form may cause: per number in 24 hours (from the ledger), and in
+# all per clock hour (counted in the cache); a sign-up over either is refused, nothing recorded.
+JOIN_FORM_TEXTS_PER_NUMBER_24H = env.int("JOIN_FORM_TEXTS_PER_NUMBER_24H", default=3)
+JOIN_FORM_TEXTS_PER_HOUR = env.int("JOIN_FORM_TEXTS_PER_HOUR", default=500)
+# A join form submitted sooner than this many seconds after the page was shown is a script's.
+JOIN_FORM_MIN_SECONDS = env.float("JOIN_FORM_MIN_SECONDS", default=3.0)
 TRUST_X_FORWARDED_FOR = env.bool("TRUST_X_FORWARDED_FOR", default=False)
 # Links to the preference centre (sent in messages) stop working after this many days.
 PREFERENCES_LINK_MAX_AGE_DAYS = env.int("PREFERENCES_LINK_MAX_AGE_DAYS", default=90)

@@ -175,7 +175,7 @@ def test_the_admin_download_escapes_a_support_note_in_every_format(client, fmt):
             programs=[offers],
             method="agent",
             source="phone call",
-            note=f"{control}=HYPERLINK(\"http://evil.example\")",
+            note=f'{control}=HYPERLINK("http://evil.example")',
             recorded_by=agent,
         )
     client.force_login(create_user("carl", "Compliance"))
@@ -213,7 +213,9 @@ def test_an_imports_user_agent_and_source_never_become_formulas(client):
     writer = csv.writer(out)
     writer.writerow(["phone", "program", "opted_in_at", "method", "source", "user_agent"])
     for n, attack in enumerate(rows):
-        writer.writerow([f"+1415555{n:04d}", "offers", "2025-01-15 14:30", "web_form", attack, attack])
+        writer.writerow(
+            [f"+1415555{n:04d}", "offers", "2025-01-15 14:30", "web_form", attack, attack]
+        )
 
     def import_file(dry_run: bool):
         dataset = CSV().create_dataset(out.getvalue())
