@@ -90,9 +90,12 @@ class JoinForm(forms.Form):
 
     def clean(self) -> dict:
         cleaned = super().clean()
+        if cleaned.get(HONEYPOT_FIELD):
+            raise forms.ValidationError(RETRY_MESSAGE, code="bot_suspected")
+        if self.errors:  # a person fixes those first; the time is checked on the next press
+            return cleaned
         elapsed = seconds_since(cleaned.get("started") or "")
-        too_fast = elapsed is None or elapsed < settings.JOIN_FORM_MIN_SECONDS
-        if cleaned.get(HONEYPOT_FIELD) or too_fast:
+        if elapsed is None or elapsed < settings.JOIN_FORM_MIN_SECONDS:
             raise forms.ValidationError(RETRY_MESSAGE, code="bot_suspected")
         return cleaned
 
