@@ -8,13 +8,15 @@ Every format has the same columns and the same values:
 
 - Times are UTC, ISO 8601 to the second (``2025-01-15T14:30:00Z``); XLSX cells hold real
   date-times (in UTC, as Excel has no time zones).
-- Spreadsheet formula injection: a CSV or XLSX text cell first loses the control characters a
-  worksheet cannot hold (all below U+0020 except tab, line feed and carriage return, and DEL),
-  then, if it starts with ``= + - @``, a tab, a line feed or a carriage return, gets a leading
-  ``'`` so that a spreadsheet shows it as text instead of running it. In that order: removing a
-  character must never uncover a formula (``"\x01=HYPERLINK(...)"``). A cell that is exactly
-  an E.164 number (``+14155552671``) is left alone: a plus and digits cannot call anything, and
-  the number must stay usable. JSON is for programs, not spreadsheets, so its values are exact.
+- Spreadsheet formula injection: a CSV or XLSX text cell first loses its leading control
+  characters (`consent.text.CONTROL_CHARACTERS`: below U+0020 except tab, line feed and carriage
+  return, and DEL), then, if it starts with ``= + - @``, a tab, a line feed or a carriage
+  return, gets a leading ``'`` so that a spreadsheet shows it as text instead of running it. In
+  that order: removing a character must never uncover a formula (``"\x01=HYPERLINK(...)"``).
+  XLSX then drops the control characters left inside a value (a worksheet cannot hold them);
+  CSV keeps them. A cell that is exactly an E.164 number (``+14155552671``) is left alone: a
+  plus and digits cannot call anything, and the number must stay usable. JSON is for programs,
+  not spreadsheets, so its values are exact.
 - In CSV and XLSX an empty value and a missing one are both an empty cell; JSON keeps ``""``
   and ``null`` apart.
 """
@@ -73,11 +75,11 @@ def escape_formula(value: str) -> str:
 
 
 def spreadsheet_text(value: str) -> str:
-    """`value` as a CSV or XLSX cell holds it: control characters removed, then formulas escaped.
-
-    Never the other way round: escaping first would let ``"\x01=cmd"`` become ``"=cmd"``.
+    """`value` as a CSV cell holds it: leading control characters removed, then formulas
+    escaped. Never the other way round: escaping first would let ``"\x01=cmd"`` become
+    ``"=cmd"`` once the control character is dropped.
     """
-    return escape_formula(without_controls(value))
+    return escape_formula(value.lstrip(CONTROL_CHARACTERS))
 
 
 # Column types. CODE values come from a fixed vocabulary (choices held by check constraints, hex
@@ -268,6 +270,13 @@ def _text(value: Any) -> str | None:
     return spreadsheet_text(value if isinstance(value, str) else str(value))
 
 
+def _xlsx_text(value: Any) -> str | None:
+    # The first character is no longer a control character: dropping the others cannot
+    # change how the cell starts.
+    text = _text(value)
+    return without_controls(text) if text else text
+
+
 def _raw_text(value: Any) -> str | None:
     return value if value is None or isinstance(value, str) else str(value)
 
@@ -324,7 +333,7 @@ def _json_chunks(rows: QuerySet, columns: tuple[Column, ...]) -> Iterator[bytes]
 
 
 def _xlsx_chunks(rows: QuerySet, columns: tuple[Column, ...]) -> Iterator[bytes]:
-    convert = _converters(columns, _text, _xlsx_time)
+    convert = _converters(columns, _xlsx_text, _xlsx_time)
     header = [c.name for c in columns]
     # Write-only mode streams each sheet to a temporary file and writes strings inline, so
     # memory stays flat however many rows there are.
@@ -358,10 +367,10 @@ def _copy_csv(rows: QuerySet, columns: tuple[Column, ...]) -> Iterator[bytes]:
     # COPY takes no bind parameters: psycopg quotes them into the statement.
     inner = connection.ops.compose_sql(sql, params)
     names = [connection.ops.quote_name(c.alias) for c in columns]
-    # Control characters go first, in a subquery of their own (OFFSET 0 keeps the planner from
-    # folding it into the outer SELECT, which would strip each value once per use).
+    # Leading control characters go first, in a subquery of their own (OFFSET 0 keeps the
+    # planner from folding it into the outer SELECT, which would trim each value once per use).
     cleaned = ", ".join(
-        f"translate({name}, {_SQL_CONTROL_CHARACTERS}, '') AS {name}" if c.type == TEXT else name
+        f"ltrim({name}, {_SQL_CONTROL_CHARACTERS}) AS {name}" if c.type == TEXT else name
         for c, name in zip(columns, names, strict=True)
     )
     outer = ", ".join(
