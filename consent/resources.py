@@ -39,6 +39,8 @@ from import_export import resources
 from import_export.fields import Field
 from import_export.results import Error, RowResult
 
+from core.text import without_controls
+
 from . import services
 from .models import (
     ConsentEvent,
@@ -50,7 +52,6 @@ from .models import (
     SuppressionReason,
 )
 from .phones import InvalidPhoneNumber, normalize_phone, phone_hash
-from .text import without_controls
 
 REQUIRED_COLUMNS = ("phone", "program", "opted_in_at", "method", "source")
 OPTIONAL_COLUMNS = (

@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from core.text import storable
 from messaging.confirmations import opt_in_acknowledge
 
 from .forms import HONEYPOT_FIELD, JoinForm, PreferencesForm
@@ -34,7 +35,6 @@ from .models import (
 )
 from .preferences import PreferencesLinkError, consent_preferences_set, contact_from_token
 from .services import ConsentError, consent_opt_in, consent_revoke, contact_get_or_create
-from .text import storable
 
 
 def client_ip(request: HttpRequest) -> str:
