@@ -30,7 +30,7 @@ from rest_framework.views import APIView
 
 from consent.contacts import number_erased
 from consent.phones import normalize_phone
-from consent.serializers import AwareDateTimeField
+from consent.serializers import AwareDateTimeField, StrictTypes
 from consent.services import FUTURE_TOLERANCE, contact_get_or_create
 from messaging.api.errors import ApiError
 from messaging.api.idempotency import HEADER as IDEMPOTENCY_HEADER
@@ -71,7 +71,7 @@ class EventDataField(serializers.Field):
         return value
 
 
-class EventSerializer(serializers.Serializer):
+class EventSerializer(StrictTypes, serializers.Serializer):
     """What a partner reports: which event, about whom, when, and its details."""
 
     type = serializers.RegexField(

@@ -8,6 +8,9 @@ from .settings import env
 
 DEBUG = False
 SECRET_KEY = env.str("SECRET_KEY")
+# settings.py defaults it to DEBUG as read from the environment, before DEBUG is forced off
+# above: a leftover DEBUG=true must not open the guard against private addresses.
+WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

@@ -154,10 +154,14 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["messaging.api.auth.HasScope"],
     "DEFAULT_THROTTLE_CLASSES": ["messaging.api.auth.ClientRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["messaging.api.parsers.BoundedJSONParser"],
     "EXCEPTION_HANDLER": "messaging.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
+# API request bodies: larger ones are refused with 413 `too_large` before parsing, JSON nested
+# deeper than this many arrays/objects with 400 `too_deep`.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=256 * 1024)
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=20)
 # Outbound webhooks to partners: attempts per delivery, backoff (base doubling up to the cap,
 # seconds), request timeout, and how many failed attempts in a row disable a subscription.
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
@@ -171,6 +175,12 @@ WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=DEBU
 # The hosted opt-in form: sign-ups one IP may make per hour, and whether to read the client's IP
 # from X-Forwarded-For (only behind a proxy that sets it; otherwise anyone could forge it).
 JOIN_FORM_RATE_PER_HOUR = env.int("JOIN_FORM_RATE_PER_HOUR", default=30)
+# Confirmation texts the join form may cause: per number in 24 hours (from the ledger), and in
+# all per clock hour (counted in the cache); a sign-up over either is refused, nothing recorded.
+JOIN_FORM_TEXTS_PER_NUMBER_24H = env.int("JOIN_FORM_TEXTS_PER_NUMBER_24H", default=3)
+JOIN_FORM_TEXTS_PER_HOUR = env.int("JOIN_FORM_TEXTS_PER_HOUR", default=500)
+# A join form submitted sooner than this many seconds after the page was shown is a script's.
+JOIN_FORM_MIN_SECONDS = env.float("JOIN_FORM_MIN_SECONDS", default=3.0)
 TRUST_X_FORWARDED_FOR = env.bool("TRUST_X_FORWARDED_FOR", default=False)
 # Links to the preference centre (sent in messages) stop working after this many days.
 PREFERENCES_LINK_MAX_AGE_DAYS = env.int("PREFERENCES_LINK_MAX_AGE_DAYS", default=90)
@@ -193,6 +203,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     # Two "kind" choice sets (ledger events, message events) each get their own clear name.
     "ENUM_NAME_OVERRIDES": {"ConsentKindEnum": "consent.models.ConsentKind"},
+    # The answers every operation can give (404, 413, 409/422 on POSTs), documented once.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "messaging.api.schema.document_common_answers",
+    ],
 }
 
 # --- import-export ---------------------------------------------------------------------------

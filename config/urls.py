@@ -14,3 +14,8 @@ urlpatterns = [
     path("", include("consent.urls")),
     path("", include("messaging.urls")),
 ]
+
+handler400 = "config.handlers.bad_request"
+handler403 = "config.handlers.permission_denied"
+handler404 = "config.handlers.not_found"
+handler500 = "config.handlers.server_error"

@@ -394,6 +394,8 @@ class ConsentEventAdmin(ImportMixin, ReadOnlyAdminMixin, PhoneSearchMixin, BigTa
     # Import: contacts with their consent, through the consent service (preview, then confirm).
     resource_classes = [ConsentImportResource]
     import_formats = [CSV, XLSX]
+    # A refused row is shown with its values and the reason; never a traceback.
+    import_error_display = ("message", "row")
     # Keep our change list (its Export link); it links to the import page itself.
     import_export_change_list_template = None
 

@@ -8,11 +8,15 @@ Every format has the same columns and the same values:
 
 - Times are UTC, ISO 8601 to the second (``2025-01-15T14:30:00Z``); XLSX cells hold real
   date-times (in UTC, as Excel has no time zones).
-- Spreadsheet formula injection: in CSV and XLSX a text cell that starts with ``= + - @``, a tab
-  or a carriage return gets a leading ``'`` so that a spreadsheet shows it as text instead of
-  running it. A cell that is exactly an E.164 number (``+14155552671``) is left alone: a plus and
-  digits cannot call anything, and the number must stay usable. JSON is for programs, not
-  spreadsheets, so its values are exact and unescaped.
+- Spreadsheet formula injection: a CSV or XLSX text cell first loses its leading control
+  characters (`core.text.CONTROL_CHARACTERS`: below U+0020 except tab, line feed and carriage
+  return, and DEL), then, if it starts with ``= + - @``, a tab, a line feed or a carriage
+  return, gets a leading ``'`` so that a spreadsheet shows it as text instead of running it. In
+  that order: removing a character must never uncover a formula (``"\x01=HYPERLINK(...)"``).
+  XLSX then drops the control characters left inside a value (a worksheet cannot hold them);
+  CSV keeps them. A cell that is exactly an E.164 number (``+14155552671``) is left alone: a
+  plus and digits cannot call anything, and the number must stay usable. JSON is for programs,
+  not spreadsheets, so its values are exact.
 - In CSV and XLSX an empty value and a missing one are both an empty cell; JSON keeps ``""``
   and ``null`` apart.
 """
@@ -36,7 +40,8 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+from core.text import CONTROL_CHARACTERS, without_controls
 
 from .models import ConsentEvent, ConsentKind, Program, Suppression
 
@@ -55,18 +60,27 @@ ROWS_PER_CHUNK = 2000
 CHUNK_BYTES = 256 * 1024
 XLSX_MAX_ROWS = 1_048_576  # Excel's limit per sheet, header included
 
-_FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\n", "\r")
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
 def escape_formula(value: str) -> str:
     """`value` made safe to open in a spreadsheet: a leading ``'`` if it could start a formula.
 
-    An exact E.164 number is returned unchanged (see the module docstring).
+    An exact E.164 number is returned unchanged (see the module docstring). Cells go through
+    `spreadsheet_text`, which removes control characters first.
     """
     if value.startswith(_FORMULA_LEADS) and not _E164.fullmatch(value):
         return "'" + value
     return value
+
+
+def spreadsheet_text(value: str) -> str:
+    """`value` as a CSV cell holds it: leading control characters removed, then formulas
+    escaped. Never the other way round: escaping first would let ``"\x01=cmd"`` become
+    ``"=cmd"`` once the control character is dropped.
+    """
+    return escape_formula(value.lstrip(CONTROL_CHARACTERS))
 
 
 # Column types. CODE values come from a fixed vocabulary (choices held by check constraints, hex
@@ -254,17 +268,18 @@ def _iso(value: datetime | None) -> str | None:
 def _text(value: Any) -> str | None:
     if value is None:
         return None
-    return escape_formula(value if isinstance(value, str) else str(value))
+    return spreadsheet_text(value if isinstance(value, str) else str(value))
+
+
+def _xlsx_text(value: Any) -> str | None:
+    # The first character is no longer a control character: dropping the others cannot
+    # change how the cell starts.
+    text = _text(value)
+    return without_controls(text) if text else text
 
 
 def _raw_text(value: Any) -> str | None:
     return value if value is None or isinstance(value, str) else str(value)
-
-
-def _xlsx_text(value: Any) -> str | None:
-    text = _text(value)
-    # Control characters other than tab/newline make an invalid worksheet (raw SMS can hold them).
-    return ILLEGAL_CHARACTERS_RE.sub("", text) if text else text
 
 
 def _xlsx_time(value: datetime | None) -> datetime | None:
@@ -352,16 +367,22 @@ def _copy_csv(rows: QuerySet, columns: tuple[Column, ...]) -> Iterator[bytes]:
     sql, params = rows.query.get_compiler(using=rows.db).as_sql()
     # COPY takes no bind parameters: psycopg quotes them into the statement.
     inner = connection.ops.compose_sql(sql, params)
+    names = [connection.ops.quote_name(c.alias) for c in columns]
+    # Leading control characters go first, in a subquery of their own (OFFSET 0 keeps the
+    # planner from folding it into the outer SELECT, which would trim each value once per use).
+    cleaned = ", ".join(
+        f"ltrim({name}, {_SQL_CONTROL_CHARACTERS}) AS {name}" if c.type == TEXT else name
+        for c, name in zip(columns, names, strict=True)
+    )
     outer = ", ".join(
-        f"{_sql_value(c, connection.ops.quote_name(c.alias))} AS "
-        f"{connection.ops.quote_name(c.name)}"
-        for c in columns
+        f"{_sql_value(c, name)} AS {connection.ops.quote_name(c.name)}"
+        for c, name in zip(columns, names, strict=True)
     )
     # Safe to interpolate: `inner` is the ORM's SQL with values quoted by psycopg, and the
     # column names are this module's constants.
     statement = (
-        f"COPY (SELECT {outer} FROM ({inner}) AS export) "  # noqa: S608
-        "TO STDOUT WITH (FORMAT csv, HEADER)"
+        f"COPY (SELECT {outer} FROM (SELECT {cleaned} FROM ({inner}) AS export "  # noqa: S608
+        "OFFSET 0) AS cleaned) TO STDOUT WITH (FORMAT csv, HEADER)"
     )
     with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
         pending = bytearray()
@@ -374,14 +395,18 @@ def _copy_csv(rows: QuerySet, columns: tuple[Column, ...]) -> Iterator[bytes]:
             yield bytes(pending)
 
 
+# CONTROL_CHARACTERS as a PostgreSQL string (octal escapes; its text never holds NUL).
+_SQL_CONTROL_CHARACTERS = "E'" + "".join(f"\\{ord(c):03o}" for c in CONTROL_CHARACTERS[1:]) + "'"
+
+
 def _sql_value(column: Column, name: str) -> str:
     if column.type == TIME:
         return f"""to_char({name} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
     if column.type != TEXT:
         return name
-    # `escape_formula` in SQL. = + - @ TAB CR are code points 61 43 45 64 9 13: ascii() is the
-    # cheapest test of a first character.
+    # `escape_formula` in SQL. = + - @ TAB LF CR are code points 61 43 45 64 9 10 13: ascii()
+    # is the cheapest test of a first character.
     return (
-        f"CASE WHEN ascii({name}) IN (61, 43, 45, 64, 9, 13) "
+        f"CASE WHEN ascii({name}) IN (61, 43, 45, 64, 9, 10, 13) "
         f"AND {name} !~ '^\\+[1-9][0-9]{{6,14}}$' THEN '''' || {name} ELSE {name} END"
     )

@@ -25,6 +25,7 @@ re-run after a failure picks up where it stopped.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -36,7 +37,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from import_export import resources
 from import_export.fields import Field
-from import_export.results import RowResult
+from import_export.results import Error, RowResult
+
+from core.text import without_controls
 
 from . import services
 from .models import (
@@ -79,6 +82,28 @@ NAME_MAX_LENGTH = Contact._meta.get_field("first_name").max_length
 # Where a service refusal belongs in the file.
 _COLUMN_OF_FIELD = {"occurred_at": "opted_in_at", "disclosure": "disclosure_version"}
 _COLUMN_OF_CODE = {"program_inactive": "program", "erased": "phone"}
+
+
+logger = logging.getLogger(__name__)
+
+UNEXPECTED_ERROR = "This could not be imported because of an error on our side; it was logged."
+
+
+class ReasonOnlyError(Error):
+    """An import error as staff see it: the row (as import-export keeps it) and the reason,
+    never a traceback (server paths, code). Our own refusals (ValidationError, ValueError)
+    keep their message; anything else is logged with its traceback and shown as
+    `UNEXPECTED_ERROR`."""
+
+    def __init__(self, error: Exception, row=None, number=None) -> None:
+        if not isinstance(error, ValidationError | ValueError):
+            logger.error("Consent import failed unexpectedly", exc_info=error)
+            error = ValueError(UNEXPECTED_ERROR)
+        super().__init__(error, row=row, number=number)
+
+    @property
+    def traceback(self) -> str:
+        return ""
 
 
 class _RolledBack(Exception):
@@ -144,11 +169,12 @@ def _method_of(text: str) -> str | None:
 
 
 def _text(value: Any) -> str:
+    """A cell as text: control characters dropped (a NUL could not even be stored), then trimmed."""
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # a spreadsheet's 2.0 for 2
-    return str(value).strip()
+    return without_controls(str(value)).strip()
 
 
 class ConsentImportResource(resources.ModelResource):
@@ -199,6 +225,9 @@ class ConsentImportResource(resources.ModelResource):
         self._file_label = source_label or "import"
         self._user = None
         self._row_existed = False
+
+    def get_error_result_class(self) -> type[Error]:
+        return ReasonOnlyError
 
     # --- import-export hooks, in the order they run -------------------------------------------
 

@@ -8,6 +8,7 @@ render ledger events, consent overviews and contacts; phone numbers always leave
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from django.utils import timezone
@@ -48,6 +49,53 @@ class AwareDateTimeField(serializers.DateTimeField):
         return super().enforce_timezone(value)
 
 
+class StrictTypes:
+    """Serializer mixin: a JSON value must have the type the schema promises, no coercion.
+
+    DRF would read ``0`` as false, ``"12"`` as 12 and ``0`` as the text "0" (``tags: [0]``,
+    ``smart_encoding: 0``); here each is a 400 naming the field. Text fields take strings,
+    boolean fields true/false, integer fields integers (not booleans), lists lists (their
+    items checked the same way) and objects objects; null is left to the field's own
+    `allow_null`. Query parameters are always strings, which text fields take.
+    """
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            errors = {}
+            for field in self._writable_fields:
+                if field.field_name in data:
+                    problem = _type_problem(field, data[field.field_name])
+                    if problem:
+                        errors[field.field_name] = [problem]
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
+
+def _type_problem(field: serializers.Field, value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(field, serializers.BooleanField):
+        return None if isinstance(value, bool) else "Must be true or false."
+    if isinstance(field, serializers.IntegerField):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return None if ok else "Must be an integer."
+    if isinstance(field, serializers.ListField):
+        if not isinstance(value, list):
+            return "Must be a list."
+        problems = (_type_problem(field.child, item) for item in value)
+        return next((f"Item {p[0].lower()}{p[1:]}" for p in problems if p), None)
+    if isinstance(field, serializers.DictField | serializers.Serializer):
+        return None if isinstance(value, dict) else "Must be an object."
+    text_fields = (serializers.CharField, serializers.DateTimeField, serializers.DateField)
+    if isinstance(field, text_fields) or (
+        isinstance(field, serializers.ChoiceField)
+        and all(isinstance(choice, str) for choice in field.choices)
+    ):
+        return None if isinstance(value, str) else "Must be a string."
+    return None
+
+
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
@@ -70,7 +118,7 @@ def _storable(value: Any, path: str = "") -> None:
 # --- Opt-ins and opt-outs -------------------------------------------------------------------
 
 
-class EvidenceSerializer(serializers.Serializer):
+class EvidenceSerializer(StrictTypes, serializers.Serializer):
     """Proof of a web opt-in (TSR 310.5): where the form was and who submitted it."""
 
     ip = serializers.IPAddressField(required=False)
@@ -78,7 +126,7 @@ class EvidenceSerializer(serializers.Serializer):
     page_url = serializers.URLField(required=False, max_length=2000)
 
 
-class OptInSerializer(serializers.Serializer):
+class OptInSerializer(StrictTypes, serializers.Serializer):
     phone = PhoneField(help_text="Any format; stored and answered in E.164.")
     program = serializers.SlugField(max_length=64, help_text="The program's slug.")
     method = serializers.ChoiceField(choices=ConsentMethod.choices)
@@ -96,7 +144,7 @@ class OptInSerializer(serializers.Serializer):
     evidence = EvidenceSerializer(required=False)
 
 
-class OptOutSerializer(serializers.Serializer):
+class OptOutSerializer(StrictTypes, serializers.Serializer):
     phone = PhoneField(help_text="Any format.")
     program = serializers.SlugField(
         max_length=64, help_text=f"A program's slug, or “{ALL_PROGRAMS}” to revoke every program."
@@ -183,7 +231,7 @@ class ConsentLookupSerializer(serializers.Serializer):
     programs = ProgramConsentSerializer(many=True)
 
 
-class ConsentCheckQuerySerializer(serializers.Serializer):
+class ConsentCheckQuerySerializer(StrictTypes, serializers.Serializer):
     phone = PhoneField()
     program = serializers.SlugField(max_length=64)
     message_type = serializers.ChoiceField(
@@ -205,7 +253,7 @@ class ConsentCheckSerializer(serializers.Serializer):
 _STATE = re.compile(r"^[A-Z]{2}$")
 
 
-class ContactSerializer(serializers.ModelSerializer):
+class ContactSerializer(StrictTypes, serializers.ModelSerializer):
     """A contact, upserted by phone: the fields given replace the stored ones, the rest stay.
 
     Values are checked by the model's own validators (time zone, e-mail, lengths).
@@ -260,7 +308,7 @@ class ContactSerializer(serializers.ModelSerializer):
 # --- Exports --------------------------------------------------------------------------------
 
 
-class ExportQuerySerializer(serializers.Serializer):
+class ExportQuerySerializer(StrictTypes, serializers.Serializer):
     since = AwareDateTimeField(
         required=False, help_text="Opt-outs that occurred at or after this time (with its zone)."
     )

@@ -6,6 +6,8 @@ Both are plain server-rendered forms (no JavaScript), CSRF protected, and only c
 
 from __future__ import annotations
 
+from contextlib import suppress
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -17,10 +19,20 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from core.text import storable
 from messaging.confirmations import opt_in_acknowledge
 
-from .forms import JoinForm, PreferencesForm
-from .models import ConsentMethod, ConsentStatus, Contact, MessageType, Program, Suppression
+from .forms import HONEYPOT_FIELD, JoinForm, PreferencesForm
+from .models import (
+    ConsentEvent,
+    ConsentKind,
+    ConsentMethod,
+    ConsentStatus,
+    Contact,
+    MessageType,
+    Program,
+    Suppression,
+)
 from .preferences import PreferencesLinkError, consent_preferences_set, contact_from_token
 from .services import ConsentError, consent_opt_in, consent_revoke, contact_get_or_create
 
@@ -36,7 +48,9 @@ def client_ip(request: HttpRequest) -> str:
 
 
 def _request_evidence(request: HttpRequest) -> dict[str, Any]:
-    return {"ip": client_ip(request), "user_agent": request.META.get("HTTP_USER_AGENT", "")[:500]}
+    # Headers are whatever the client sent: a NUL could not be stored (a 500 on PostgreSQL).
+    user_agent = request.META.get("HTTP_USER_AGENT", "")[:500]
+    return {"ip": storable(client_ip(request)), "user_agent": storable(user_agent)}
 
 
 def _over_rate(request: HttpRequest) -> bool:
@@ -47,6 +61,35 @@ def _over_rate(request: HttpRequest) -> bool:
         return cache.incr(key) > limit
     except ValueError:  # expired between add and incr
         return False
+
+
+def _texts_this_hour_key() -> str:
+    return f"consent:join:texts:{timezone.now():%Y%m%d%H}"
+
+
+def _over_hourly_ceiling() -> bool:
+    """Has the join form asked for `JOIN_FORM_TEXTS_PER_HOUR` texts this clock hour?"""
+    return (cache.get(_texts_this_hour_key()) or 0) >= settings.JOIN_FORM_TEXTS_PER_HOUR
+
+
+def _count_text_this_hour() -> None:
+    key = _texts_this_hour_key()
+    cache.add(key, 0, timeout=7200)
+    with suppress(ValueError):  # expired between add and incr
+        cache.incr(key)
+
+
+def _number_texted_enough(phone: str) -> bool:
+    """Did web-form opt-ins of `phone` already ask for `JOIN_FORM_TEXTS_PER_NUMBER_24H` texts
+    in the last 24 hours? Read from the ledger (its phone index): exact across processes."""
+    limit = settings.JOIN_FORM_TEXTS_PER_NUMBER_24H
+    recent = ConsentEvent.objects.filter(
+        phone=phone,
+        kind=ConsentKind.OPT_IN,
+        method=ConsentMethod.WEB_FORM,
+        recorded_at__gte=timezone.now() - timedelta(hours=24),
+    )
+    return len(recent.values_list("pk", flat=True)[:limit]) >= limit
 
 
 @require_http_methods(["GET", "POST"])
@@ -60,7 +103,13 @@ def join(request: HttpRequest, slug: str) -> HttpResponse:
     form = JoinForm(request.POST or None, program=program, current=current)
     if request.method == "POST" and form.is_valid():
         if _over_rate(request):
-            return _render_join(request, program, form, status=429, refused=True)
+            return _render_join(request, program, form, status=429, refused="address")
+        # Either limit refuses before anything is recorded: an opt-in left without its
+        # confirmation text would enrol a person who is never told (see README).
+        if _over_hourly_ceiling():
+            return _render_join(request, program, form, status=429, refused="busy")
+        if _number_texted_enough(form.cleaned_data["phone"]):
+            return _render_join(request, program, form, status=429, refused="number")
         page_url = request.build_absolute_uri(request.path)
         evidence = _request_evidence(request) | {
             "page_url": page_url,
@@ -85,6 +134,7 @@ def join(request: HttpRequest, slug: str) -> HttpResponse:
         except ConsentError as exc:
             form.add_error(None, str(exc))
         else:
+            _count_text_this_hour()
             done = reverse("consent:join_done", args=[program.slug])
             if recorded.event.resulting_status == ConsentStatus.PENDING:
                 done += "?pending=1"
@@ -93,14 +143,20 @@ def join(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _render_join(
-    request: HttpRequest, program: Program, form: JoinForm, *, status: int, refused: bool = False
+    request: HttpRequest, program: Program, form: JoinForm, *, status: int, refused: str = ""
 ) -> HttpResponse:
+    """The form page; `refused` says why a valid submission was turned away: "address" (this
+    connection's hourly sign-ups), "busy" (the hourly ceiling of texts) or "number" (texts to
+    this number in 24 hours)."""
     context = {
         "program": program,
         "disclosure": form.current,
         "form": form,
+        "started": form.started_value(),
+        "honeypot": HONEYPOT_FIELD,
         "marketing": program.message_type == MessageType.MARKETING,
         "refused": refused,
+        "texts_per_number": settings.JOIN_FORM_TEXTS_PER_NUMBER_24H,
     }
     return render(request, "consent/join.html", context, status=status)
 

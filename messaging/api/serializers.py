@@ -19,6 +19,7 @@ from rest_framework import serializers
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from consent.models import Program
+from consent.serializers import StrictTypes
 from templates.models import MessageTemplate, TemplateVersion
 
 from ..models import MessageEvent, MessageStatus, OutboundMessage
@@ -95,7 +96,7 @@ class ContextField(serializers.Field):
         return value
 
 
-class MessageSendSerializer(serializers.Serializer):
+class MessageSendSerializer(StrictTypes, serializers.Serializer):
     phone = serializers.CharField(
         max_length=32, help_text="The recipient, in any format; answered in E.164."
     )
@@ -254,7 +255,7 @@ class MessageSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class PreviewRequestSerializer(serializers.Serializer):
+class PreviewRequestSerializer(StrictTypes, serializers.Serializer):
     body = serializers.CharField(
         max_length=MAX_PREVIEW_BODY, trim_whitespace=False, help_text="The text, tokens included."
     )

@@ -39,3 +39,61 @@ def test_it_refuses_to_start_in_production_without_a_secret_key():
     )
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
+
+
+def production_check(**environment: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"} | {
+        "DJANGO_SETTINGS_MODULE": "config.production",
+        "SECRET_KEY": "k" * 20 + "-Zq8#pL2@vN5!rT7^wY1&uI4*oP6(aS9)dF3",
+        "ALLOWED_HOSTS": "sms.acme.example",
+    }
+    env.pop("WEBHOOK_ALLOW_PRIVATE_URLS", None)
+    script = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print('private urls:', settings.WEBHOOK_ALLOW_PRIVATE_URLS)"
+    )
+    return subprocess.run(  # noqa: S603 (a constant script)
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env | environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_a_leftover_debug_does_not_open_webhooks_to_private_addresses_in_production():
+    result = production_check(DEBUG="true")
+
+    assert result.returncode == 0, result.stderr
+    assert "private urls: False" in result.stdout
+
+
+def test_check_deploy_warns_when_webhooks_may_reach_private_addresses():
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"} | {
+        "DJANGO_SETTINGS_MODULE": "config.production",
+        "SECRET_KEY": "k" * 20 + "-Zq8#pL2@vN5!rT7^wY1&uI4*oP6(aS9)dF3",
+        "ALLOWED_HOSTS": "sms.acme.example",
+        "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode != 0
+    assert "messaging.W001" in result.stderr + result.stdout
+    assert "WEBHOOK_ALLOW_PRIVATE_URLS is on" in result.stderr + result.stdout
+
+
+def test_the_check_is_quiet_when_the_guard_is_on(settings):
+    from messaging.checks import webhook_private_urls_check
+
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    assert webhook_private_urls_check() == []
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    assert [m.id for m in webhook_private_urls_check()] == ["messaging.W001"]

@@ -311,6 +311,15 @@ def test_it_copies_csv_with_the_same_values_as_the_row_by_row_writer(records):
         note='line one\r\nline two, with "quotes"\n\t=tab',
         evidence={"ip": "203.0.113.7", "user_agent": "Ünïcödé 🙂"},
     )
+    services.consent_opt_in(
+        phone="+14155552676",
+        program=records["offers"],
+        method="web_form",
+        source="\x01\x7f=HYPERLINK(1)",
+        occurred_at=MAY,
+        note="\x02\x1f@cmd\x03 inside",
+        evidence={"user_agent": "\x1b+1 kept\x07"},
+    )
     for kind in exports.EXPORT_KINDS:
         rows = exports.export_queryset(kind)
         copied = b"".join(exports._copy_csv(rows, COLUMNS[kind])).decode()

@@ -5,6 +5,7 @@ from playwright.sync_api import expect
 
 from consent.models import ConsentEvent, ConsentState
 from consent.preferences import preferences_token
+from consent.services import consent_opt_in
 from tests.a11y import axe_violations
 from tests.factories import create_contact, create_program, create_sender, opt_in
 
@@ -24,8 +25,9 @@ def screenshot(page, path) -> None:
 
 
 def test_a_person_joins_on_a_phone_and_the_ledger_keeps_the_evidence(
-    browser_page, live_server, tmp_path, no_quiet_hours
+    browser_page, live_server, tmp_path, no_quiet_hours, settings
 ):
+    settings.JOIN_FORM_MIN_SECONDS = 1
     program = create_program("deals", double_opt_in=True)
     create_sender(program)
     disclosure = program.current_disclosure()
@@ -49,6 +51,7 @@ def test_a_person_joins_on_a_phone_and_the_ledger_keeps_the_evidence(
     page.get_by_label("Mobile number").fill("(415) 555-2671")
     page.get_by_label("Name (optional)").fill("Ana López")
     page.get_by_label("Yes, send me Deals texts.").check()
+    page.wait_for_timeout(1_000)  # a person takes a moment; a script posting at once is refused
     page.get_by_role("button", name="Sign up").click()
     expect(page.get_by_role("heading")).to_have_text("One more step")
     expect(page.locator("main")).to_contain_text("Reply YES")
@@ -67,6 +70,34 @@ def test_a_person_joins_on_a_phone_and_the_ledger_keeps_the_evidence(
     assert event.evidence["user_agent"] == user_agent
     assert event.evidence["page_url"] == f"{live_server.url}/join/deals/"
     assert event.evidence["disclosure_version"] == disclosure.version
+
+
+def test_a_number_texted_enough_today_gets_a_clear_page_on_a_phone(
+    browser_page, live_server, tmp_path, no_quiet_hours, settings
+):
+    settings.JOIN_FORM_MIN_SECONDS = 0.5
+    program = create_program("deals")
+    create_sender(program)
+    contact = create_contact("+14155552671")
+    for _ in range(settings.JOIN_FORM_TEXTS_PER_NUMBER_24H):
+        consent_opt_in(contact=contact, program=program, method="web_form", source="earlier")
+    page = browser_page
+    page.set_viewport_size(PHONE)
+    page.goto(f"{live_server.url}/join/deals/")
+    honeypot = page.locator("#id_website").bounding_box()
+    assert honeypot["x"] + honeypot["width"] <= 0  # off-screen: people never see it
+    page.get_by_label("Mobile number").fill("(415) 555-2671")
+    page.get_by_label("Yes, send me Deals texts.").check()
+    page.wait_for_timeout(600)
+    page.get_by_role("button", name="Sign up").click()
+
+    expect(page.get_by_role("alert")).to_contain_text(
+        "We have already sent 3 texts to this number today"
+    )
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    screenshot(page, tmp_path / "join-number-limited.png")
+    assert axe_violations(page) == []
+    assert ConsentEvent.objects.filter(contact=contact).count() == 3
 
 
 def test_a_person_turns_a_program_off_and_chooses_weekly(browser_page, live_server, tmp_path):

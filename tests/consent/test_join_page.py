@@ -1,10 +1,13 @@
 """The hosted opt-in form: a clear call to action, an unchecked box, and a complete record."""
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 
+from consent.forms import started_token
 from consent.models import ConsentEvent, ConsentState, Contact, Disclosure, MessageType
 from messaging.models import OutboundMessage
 from tests.factories import create_contact, create_program, create_sender, opt_in
@@ -31,6 +34,8 @@ def submit(client, program, **fields):
         "name": "Ana María López",
         "consent": "on",
         "disclosure": program.current_disclosure().pk,
+        # What the page rendered when the person opened it, half a minute before.
+        "started": started_token(timezone.now() - timedelta(seconds=30)),
     } | fields
     data = {k: v for k, v in data.items() if v is not None}
     return client.post(url(program), data, HTTP_USER_AGENT=UA, REMOTE_ADDR="203.0.113.9")
