@@ -8,6 +8,8 @@ from .settings import env
 
 DEBUG = False
 SECRET_KEY = env.str("SECRET_KEY")
+# Webhook signatures and status-callback URLs are computed over it: no default in production.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL")
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

@@ -20,6 +20,8 @@ class OutboundRequest:
     from_number: str | None = None
     messaging_service_sid: str | None = None
     status_callback: str | None = None
+    #: Seconds the provider may keep the message queued before it expires (None: its default).
+    validity_period: int | None = None
 
 
 @dataclass(frozen=True)
