@@ -17,8 +17,8 @@ In order
     statuses, so callbacks racing on one message are safe: the database re-checks the filter
     under the row lock.
 
-A "failed" with error 30001 is an expiry (the message outlived its ValidityPeriod in Twilio's
-queue) and moves the message to `expired`, not `failed`.
+A "failed" with error 30036 (or 30001) is an expiry: the message outlived its ValidityPeriod
+in Twilio's queue. It moves the message to `expired`, not `failed`.
 
 A Messaging Service accepts a send (201) and may fail it later: 21610 (the person opted out
 at the carrier) and carrier errors 30003-30007 only ever arrive here. They take the same
@@ -68,8 +68,9 @@ TRANSITIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "failed": (MessageStatus.FAILED, (MessageStatus.SENT,)),
 }
 ERROR_STATUSES = frozenset({"undelivered", "failed"})
-#: Twilio's "queue overflow": the message waited longer than its ValidityPeriod and expired.
-EXPIRED_ERROR = 30001
+#: Expired in Twilio's queue: past its ValidityPeriod (30036), or a Messaging Service's queue
+#: overflowed (30001).
+EXPIRED_ERRORS = frozenset({30036, 30001})
 
 
 class MissingParameter(ValueError):
@@ -161,7 +162,7 @@ def _apply(callback: StatusCallback, message: OutboundMessage) -> bool:
     transition = TRANSITIONS.get(callback.status)
     if transition is not None:
         new_status, allowed = transition
-        if callback.status == "failed" and callback.error_code == EXPIRED_ERROR:
+        if callback.status == "failed" and callback.error_code in EXPIRED_ERRORS:
             new_status = MessageStatus.EXPIRED  # its own outcome: never sent, nobody's fault
         fields: dict[str, Any] = {"status": new_status}
         if new_status == MessageStatus.DELIVERED:

@@ -4,7 +4,7 @@ Lifecycle of an `OutboundMessage`::
 
     queued --claim--> sending --provider accepted--> sent --callback--> delivered
        ^                 |                             |--callback--> undelivered | failed
-       |                 |                             \\--callback 30001--> expired
+       |                 |                             \\--callback 30036--> expired
        |                 |--transient error (retry, backoff)--> queued
        |                 |--permanent error--> failed
        |                 \\--gate refuses at hand-off--> blocked (reason)
@@ -260,7 +260,6 @@ class MessageEvent(models.Model):
         RECONCILED = "reconciled", "Reconciled"
         CALLBACK = "callback", "Status callback"
         REASSIGNED = "reassigned", "Reassigned-number check"
-        PRICED = "priced", "Price recorded"
 
     message = models.ForeignKey(OutboundMessage, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=12, choices=Kind.choices)

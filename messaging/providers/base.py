@@ -56,6 +56,10 @@ class BaseBackend:
     def send(self, request: OutboundRequest) -> SendResult:
         raise NotImplementedError
 
+    def fetch_price(self, provider_sid: str) -> tuple[Decimal, str] | None:
+        """The provider's price of a message and its currency, or None while it has none."""
+        return None
+
     def find_sent(self, request: OutboundRequest, *, since) -> SendResult | None:
         """Look for a message already accepted for this request (for lease reconciliation).
 

@@ -23,7 +23,7 @@ Errors become `ProviderError`:
 - any other 4xx: permanent, with Twilio's error `code` (21610, 21211, 21614, 30007...).
 
 Every message is sent with `ValidityPeriod` (`SMS_VALIDITY_PERIOD_SECONDS`): one that cannot
-leave Twilio's queue in time fails with 30001 in its status callback and is recorded as
+leave Twilio's queue in time fails with 30036 in its status callback and is recorded as
 expired, instead of arriving hours late (in quiet hours, or after an opt-out).
 """
 
@@ -267,6 +267,18 @@ class TwilioBackend(BaseBackend):
         except (TwilioException, requests.RequestException) as exc:
             raise provider_error(exc) from exc
         return _result(message)
+
+    def fetch_price(self, provider_sid: str) -> tuple[Decimal, str] | None:
+        """The message's price at Twilio (filled in after sending), or None while it is empty.
+
+        Twilio gives prices as negative amounts (a charge); stored as Twilio gives them.
+        """
+        try:
+            message = twilio_client().api.account.messages(provider_sid).fetch()
+        except (TwilioException, requests.RequestException) as exc:
+            raise provider_error(exc) from exc
+        price = _decimal(message.price)
+        return None if price is None else (price, message.price_unit or "USD")
 
     def find_sent(self, request: OutboundRequest, *, since: datetime) -> SendResult | None:
         """The message Twilio accepted for `request` at or after `since`, or None.
