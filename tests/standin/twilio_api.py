@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
-from templates.encoding import analyze
+from templates.encoding import analyze, smart_encode
 
 API_VERSION = "2010-04-01"
 
@@ -226,6 +226,7 @@ class TwilioApi:
     requests: Counter[str]
     reassigned_default: str
     hang_seconds: float
+    smart_encoding_services: set[str]
 
     def _send_outcome(
         self, to: str, from_: str | None, service: str | None
@@ -352,6 +353,9 @@ class TwilioApi:
             self._error(handler, "send", 400, refused, ERROR_MESSAGES[refused])
             return
         validity = _first(form, "ValidityPeriod")
+        if service and service in self.smart_encoding_services:
+            # Smart Encoding rewrites look-alikes (twilio.com/docs/messaging/services).
+            text = smart_encode(text)
         resource = self._accept(to, from_, service, text, callback)
         with self._lock:
             stored = self._messages[resource["sid"]]

@@ -105,6 +105,8 @@ class TwilioBehaviour:
         self._subaccounts: dict[str, str] = {}
         self._shared_key: tuple[str, str, str] | None = None
         self.provider_replies: list[ProviderReply] = []
+        #: Messaging Services with Smart Encoding on: they store the rewritten body.
+        self.smart_encoding_services: set[str] = set()
 
     # --- configuration ----------------------------------------------------------------------
 
