@@ -114,18 +114,18 @@ def test_it_treats_an_unknown_word_with_opt_out_type_stop_as_an_opt_out(client, 
     twilio.configure_sender(
         LONG_CODE,
         advanced_opt_out=True,
-        custom_keywords={"ARRETEZ": "STOP"},
+        custom_keywords={"ACMEOFF": "STOP"},
         messaging_service_sid=service,
     )
     contact = create_contact()
     opt_in(contact, offers)
 
-    inbound = text(client, twilio, contact.phone, LONG_CODE, "Arretez")
+    inbound = text(client, twilio, contact.phone, LONG_CODE, "AcmeOff")
 
     assert inbound.raw["OptOutType"] == "STOP"
     assert inbound.intent == "opt_out"
     event = ConsentEvent.objects.get(kind="opt_out")
-    assert event.evidence["text"] == "Arretez"
+    assert event.evidence["text"] == "AcmeOff"
     assert ConsentState.objects.get(contact=contact).status == "opted_out"
     assert not OutboundMessage.objects.exists()
     assert len(reached(twilio, contact.phone)) == 1
