@@ -92,7 +92,7 @@ def test_it_sends_a_validity_period_and_records_an_expiry_as_its_own_outcome(
 
 def test_it_retries_a_full_queue_21611_instead_of_failing(client, twilio, offers):
     message = queued(offers)
-    twilio.fail_requests(400, code=21611, count=1)
+    twilio.queue_full(count=1)
 
     dispatch()
 

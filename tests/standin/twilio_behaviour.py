@@ -134,6 +134,11 @@ class TwilioBehaviour:
         with self._lock:
             self._carrier_errors[to] = code
 
+    def queue_full(self, count: int = 1) -> None:
+        """The sender's queue at Twilio is full: the next `count` sends are refused."""
+        # A full queue refuses new messages with 400 and 21611 (twilio.com/docs/api/errors/21611).
+        self.fail_requests(400, code=21611, count=count)  # type: ignore[attr-defined]
+
     def blocked(self, person: str, number: str) -> bool:
         with self._lock:
             return (person, self._pair_key(number)) in self._blocked
