@@ -10,17 +10,16 @@ a second answer. A sender says whether this happens (`Sender.provider_answers_ke
   at Twilio, in any language) arrives with it, so it overrides our own classification.
 - `provider_keyword(body)`: the keyword Twilio's default handling matched, if any: the whole
   message, trimmed, in any case, one of Twilio's default words.
-- `provider_answered(params, sender)`: the keyword the provider answered for this message, or
-  "" when it is ours to answer (free text such as "please stop texting me" is never matched
-  by the provider: our one confirmation goes out).
+- `provider_answered(params, sender)`: the keyword the provider answered for this message (any
+  message with `OptOutType`), or "" when it is ours to answer (free text such as "please stop
+  texting me" is never matched by the provider: our one confirmation goes out).
 - `authoritative(assessment, params)`: our assessment, overridden by `OptOutType`.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from .keywords import Assessment, Intent
+from .models import Sender
 
 #: Twilio's default keyword lists (Messaging Service opt-out management), by `OptOutType`.
 DEFAULT_KEYWORDS: dict[str, frozenset[str]] = {
@@ -49,11 +48,16 @@ def provider_keyword(body: str) -> str:
     return ""
 
 
-def provider_answered(params: dict[str, str], sender: Any) -> str:
-    """The keyword kind the provider answered for this message, "" when we are to answer."""
+def provider_answered(params: dict[str, str], sender: Sender | None) -> str:
+    """The keyword kind the provider answered for this message, "" when we are to answer.
+
+    `OptOutType` means Advanced Opt-Out handled it at the provider, whatever the sender says.
+    """
+    if kind := opt_out_type(params):
+        return kind
     if sender is None or not sender.provider_answers_keywords:
         return ""
-    return opt_out_type(params) or provider_keyword(params.get("Body", ""))
+    return provider_keyword(params.get("Body", ""))
 
 
 def authoritative(assessment: Assessment, params: dict[str, str]) -> Assessment:

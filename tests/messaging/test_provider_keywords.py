@@ -71,3 +71,17 @@ def test_a_second_stop_does_not_cancel_the_first_ones_confirmation(sender, offer
         "status", flat=True
     )
     assert list(statuses) == ["queued", "queued"]
+
+
+@pytest.mark.django_db
+def test_opt_out_type_means_the_provider_answered_even_on_a_sender_set_to_us(sender, offers):
+    contact = create_contact()
+    opt_in(contact, offers)
+    params = inbound_params("ACMEOFF", from_=contact.phone, to=OUR_NUMBER, OptOutType="STOP")
+
+    inbound_receive(params=params)
+
+    assert sender.keyword_replies == "us"
+    assert InboundMessage.objects.get().answered_by == "provider"
+    assert ConsentState.objects.get(contact=contact, program=offers).status == "opted_out"
+    assert not OutboundMessage.objects.exists()  # no second reply
