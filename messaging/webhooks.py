@@ -36,6 +36,8 @@ from twilio.request_validator import (
     get_signature_algorithm,
 )
 
+from core.text import storable_params
+
 from . import callbacks, inbound
 
 logger = logging.getLogger(__name__)
@@ -121,7 +123,8 @@ def twilio_inbound(request: HttpRequest) -> HttpResponse:
         return HttpResponse(str(exc), status=400, content_type="text/plain")
     # A sender's replies go out through the REST API (messaging.keyword_replies), never as
     # TwiML; a number with no sender has nothing to send from and answers in TwiML.
-    if inbound.sender_for(params.get("To", ""), params.get("MessagingServiceSid", "")):
+    stored = storable_params(params)  # as the handler looked the sender up
+    if inbound.sender_for(stored.get("To", ""), stored.get("MessagingServiceSid", "")):
         reply = ""
     return twiml(reply)
 

@@ -111,6 +111,17 @@ def replies_sent(params: dict[str, str]) -> list[str]:
     )
 
 
+def replies_queued(params: dict[str, str]) -> list[str]:
+    """The bodies of our replies to this incoming message, sent or waiting to be sent."""
+    from messaging.models import OutboundMessage
+
+    return list(
+        OutboundMessage.objects.filter(
+            in_reply_to__provider_sid=params["MessageSid"], kind="auto_reply"
+        ).values_list("body", flat=True)
+    )
+
+
 def twiml_messages(response) -> list[str]:
     """The texts of the <Message> verbs of a TwiML response."""
     assert response["Content-Type"].startswith("text/xml")
