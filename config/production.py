@@ -11,6 +11,8 @@ SECRET_KEY = env.str("SECRET_KEY")
 # settings.py defaults it to DEBUG as read from the environment, before DEBUG is forced off
 # above: a leftover DEBUG=true must not open the guard against private addresses.
 WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
+# Webhook signatures and status-callback URLs are computed over it: no default in production.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL")
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

@@ -119,6 +119,10 @@ PHONE_HASH_KEY = env.str("PHONE_HASH_KEY", default=SECRET_KEY)
 
 TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+# Webhooks from numbers in subaccounts are signed with that subaccount's token: "ACxxx=token,...".
+TWILIO_SUBACCOUNT_AUTH_TOKENS = env.dict("TWILIO_SUBACCOUNT_AUTH_TOKENS", default={})
+# Webhooks signed with a shared key (X-Twilio-Webhooks-Signature-Settings): "keyid=secret,...".
+TWILIO_WEBHOOK_SHARED_KEYS = env.dict("TWILIO_WEBHOOK_SHARED_KEYS", default={})
 # Where the provider reaches us; webhook signatures are computed over this URL.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 # Provider backend, like Django's e-mail backends: "twilio", "console" or "locmem".
@@ -239,6 +243,14 @@ SMS_BACKOFF_MAX = env.float("SMS_BACKOFF_MAX", default=900.0)
 SMS_LEASE_SECONDS = env.int("SMS_LEASE_SECONDS", default=120)
 # Messages a dispatch task claims at once.
 SMS_DISPATCH_BATCH = env.int("SMS_DISPATCH_BATCH", default=200)
+# Seconds a message may wait in the provider's queue before it expires instead of going out
+# late (Twilio's ValidityPeriod; Twilio's own default is 36,000).
+SMS_VALIDITY_PERIOD_SECONDS = env.int("SMS_VALIDITY_PERIOD_SECONDS", default=14_400)
+# Reassigned-number look-ups that fail for a passing reason are retried this many times (with
+# backoff from 15 minutes) before the "no data" policy applies.
+REASSIGNED_LOOKUP_MAX_TRIES = env.int("REASSIGNED_LOOKUP_MAX_TRIES", default=4)
+# How long after hand-off the provider's price is fetched (Twilio fills it in after sending).
+SMS_PRICE_FETCH_AFTER_MINUTES = env.int("SMS_PRICE_FETCH_AFTER_MINUTES", default=10)
 
 # --- Inbound and conversations -----------------------------------------------------------------
 # The business as named in answers to a number that has no sender set up (STOP, HELP).

@@ -9,7 +9,7 @@ Every format has the same columns and the same values:
 - Times are UTC, ISO 8601 to the second (``2025-01-15T14:30:00Z``); XLSX cells hold real
   date-times (in UTC, as Excel has no time zones).
 - Spreadsheet formula injection: a CSV or XLSX text cell first loses its leading control
-  characters (`core.text.CONTROL_CHARACTERS`: below U+0020 except tab, line feed and carriage
+  characters (`config.lib.text.CONTROL_CHARACTERS`: below U+0020 except tab, line feed and carriage
   return, and DEL), then, if it starts with ``= + - @``, a tab, a line feed or a carriage
   return, gets a leading ``'`` so that a spreadsheet shows it as text instead of running it. In
   that order: removing a character must never uncover a formula (``"\x01=HYPERLINK(...)"``).
@@ -41,7 +41,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from openpyxl import Workbook
 
-from core.text import CONTROL_CHARACTERS, without_controls
+from config.lib.text import CONTROL_CHARACTERS, without_controls
 
 from .models import ConsentEvent, ConsentKind, Program, Suppression
 

@@ -39,7 +39,7 @@ from import_export import resources
 from import_export.fields import Field
 from import_export.results import Error, RowResult
 
-from core.text import without_controls
+from config.lib.text import without_controls
 
 from . import services
 from .models import (

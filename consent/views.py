@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from core.text import storable
+from config.lib.text import storable
 from messaging.confirmations import opt_in_acknowledge
 
 from .forms import HONEYPOT_FIELD, JoinForm, PreferencesForm

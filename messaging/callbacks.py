@@ -17,6 +17,14 @@ In order
     statuses, so callbacks racing on one message are safe: the database re-checks the filter
     under the row lock.
 
+A "failed" with error 30036 (or 30001) is an expiry: the message outlived its ValidityPeriod
+in Twilio's queue. It moves the message to `expired`, not `failed`.
+
+A Messaging Service accepts a send (201) and may fail it later: 21610 (the person opted out
+at the carrier) and carrier errors 30003-30007 only ever arrive here. They take the same
+`apply_error_side_effects` as an error answered at hand-off, so both paths record the same
+opt-out and suppression.
+
 Every stored callback appends one `MessageEvent`: the status itself when it moved the message,
 else a "callback" event saying it was ignored. An error code (failed/undelivered) is stored on
 the message and handed to `messaging.services.apply_error_side_effects` (21610: carrier
@@ -60,6 +68,9 @@ TRANSITIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "failed": (MessageStatus.FAILED, (MessageStatus.SENT,)),
 }
 ERROR_STATUSES = frozenset({"undelivered", "failed"})
+#: Expired in Twilio's queue: past its ValidityPeriod (30036), or a Messaging Service's queue
+#: overflowed (30001).
+EXPIRED_ERRORS = frozenset({30036, 30001})
 
 
 class MissingParameter(ValueError):
@@ -151,6 +162,8 @@ def _apply(callback: StatusCallback, message: OutboundMessage) -> bool:
     transition = TRANSITIONS.get(callback.status)
     if transition is not None:
         new_status, allowed = transition
+        if callback.status == "failed" and callback.error_code in EXPIRED_ERRORS:
+            new_status = MessageStatus.EXPIRED  # its own outcome: never sent, nobody's fault
         fields: dict[str, Any] = {"status": new_status}
         if new_status == MessageStatus.DELIVERED:
             fields["delivered_at"] = now

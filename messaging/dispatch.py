@@ -48,6 +48,7 @@ from consent.selectors import Reason, gate
 from templates.encoding import analyze
 
 from . import throttle
+from .keyword_replies import accepted_confirmations_record, gate_exempt
 from .models import (
     BlockReason,
     HoldReason,
@@ -60,7 +61,7 @@ from .models import (
 from .models.outbound import WAITING
 from .outbound_webhooks import webhook_emit_message_status
 from .providers import OutboundRequest, ProviderError, SendResult, get_backend
-from .reassigned import check_reassigned, reassigned_side_effects
+from .reassigned import SOURCE_NOT_CONFIGURED, check_for_dispatch, reassigned_side_effects
 from .services import apply_error_side_effects, record_event
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,8 @@ log = logging.getLogger(__name__)
 #: provider client's timeout) and the settle after it must end before the lease does, because
 #: reconciliation judges rows whose lease expired as abandoned.
 LEASE_MARGIN = 0.25
+#: First wait after a reassigned-number look-up failed for a passing reason (then doubled).
+LOOKUP_RETRY = timedelta(minutes=15)
 
 _GATE_TO_BLOCK = {
     Reason.NO_CONSENT: BlockReason.NO_CONSENT,
@@ -232,9 +235,12 @@ def _settle_sent(handed: list[Handed]) -> int:
     field = OutboundMessage._meta.get_field
     qn = connection.ops.quote_name
     assignments = ", ".join(f"{qn(field(name).column)} = %s" for name, _ in _SENT_COLUMNS)
+    # A hold's reason is over once the message goes; a reply keeps its purpose.
+    hold_reasons = ", ".join(["%s"] * len(HoldReason.values))
     update = (
         f"UPDATE {qn(OutboundMessage._meta.db_table)} SET {qn('status')} = %s, "  # noqa: S608
-        f"{qn('reason')} = '', {qn('lease_expires_at')} = NULL, {assignments} "
+        f"{qn('reason')} = CASE WHEN {qn('reason')} IN ({hold_reasons}) THEN '' "
+        f"ELSE {qn('reason')} END, {qn('lease_expires_at')} = NULL, {assignments} "
         f"WHERE {qn('id')} = %s AND {qn('status')} = %s AND {qn('lease_expires_at')} = %s"
     )
     lease_field = field("lease_expires_at")
@@ -249,6 +255,7 @@ def _settle_sent(handed: list[Handed]) -> int:
             rows = [
                 [
                     MessageStatus.SENT.value,
+                    *HoldReason.values,
                     *(field(name).get_db_prep_value(get(item), connection) for name, get in
                       _SENT_COLUMNS),
                     item.message.pk,
@@ -268,6 +275,7 @@ def _settle_sent(handed: list[Handed]) -> int:
                 )
                 for item in ours
             )
+            accepted_confirmations_record((item.message, item.at) for item in ours)
     if len(ours) < len(handed):
         log.warning(
             "%d accepted messages changed under us (lease expired?); their sent outcome is "
@@ -344,6 +352,7 @@ def _request(message: OutboundMessage) -> OutboundRequest:
         from_number=None if sender.messaging_service_sid else sender.phone_number,
         messaging_service_sid=sender.messaging_service_sid,
         status_callback=status_callback_url(message.pk),
+        validity_period=settings.SMS_VALIDITY_PERIOD_SECONDS,
     )
 
 
@@ -467,13 +476,16 @@ class Dispatcher:
             if found is not None:
                 handed.append(Handed(message, found, timezone.now(), {"found_by_lookup": True}))
                 return "sent"
-        # The last word, right before hand-off: an opt-out committed by now stops it.
-        verdict = gate(
-            contact_id=message.contact_id,
-            phone_hash_=message.contact.phone_hash,
-            program=message.program,
-            message_type=message.message_type,
-        )
+        # The last word, right before hand-off: an opt-out committed by now stops it. A STOP
+        # confirmation or a HELP reply goes to people the gate refuses (keyword_replies).
+        verdict = Reason.OK
+        if not gate_exempt(message):
+            verdict = gate(
+                contact_id=message.contact_id,
+                phone_hash_=message.contact.phone_hash,
+                program=message.program,
+                message_type=message.message_type,
+            )
         if verdict != Reason.OK:
             _block(message, _GATE_TO_BLOCK.get(verdict, verdict))
             return "blocked"
@@ -490,8 +502,11 @@ class Dispatcher:
         """Before marketing to an old consent, ask whether the number changed hands since.
 
         Returns None (go ahead), "blocked" (reassigned: the number is suppressed and the
-        consent revoked), or a time to hold until (no answer yet, or "no data" under a
-        hold policy). Every answer is stored as evidence; a recent one is reused.
+        consent revoked), or a time to hold until (a passing look-up failure, retried with
+        backoff up to `REASSIGNED_LOOKUP_MAX_TRIES`; or "no data" under a hold policy). A
+        look-up that cannot answer (not configured, 60606/60607, too many failures) counts as
+        "no data" at once (`reassigned.check_for_dispatch`). Every answer is stored as
+        evidence and noted on the message; a recent real answer is reused.
         `opted_in_at`: when the consent was given, if the caller already read it.
         """
         if message.message_type != MessageType.MARKETING:
@@ -513,14 +528,32 @@ class Dispatcher:
             ReassignedNumberCheck.objects.filter(
                 phone=message.to, checked_at__gte=now - days, date_asked__lte=since
             )
+            .exclude(source=SOURCE_NOT_CONFIGURED)  # configuring Lookup takes effect at once
             .order_by("-checked_at")
             .first()
         )
         if check is None:
-            try:
-                check = check_reassigned(message.to, since, contact=message.contact)
-            except ProviderError:
-                return now + timedelta(minutes=15)
+            failures = MessageEvent.objects.filter(
+                message_id=message.pk,
+                kind=MessageEvent.Kind.HELD,
+                reason=HoldReason.REASSIGNED_CHECK,
+            ).count()
+            check = check_for_dispatch(
+                message.to, since, contact=message.contact, failures=failures
+            )
+            if check is None:
+                return now + LOOKUP_RETRY * 2**failures
+        record_event(
+            message,
+            MessageEvent.Kind.REASSIGNED,
+            data={
+                "check_id": check.pk,
+                "answer": check.answer,
+                "source": check.source,
+                "reason": check.raw.get("reason", "") if check.raw.get("no_answer") else "",
+                "no_data_policy": settings.REASSIGNED_NO_DATA_POLICY,
+            },
+        )
         if check.answer == ReassignedNumberCheck.Answer.YES:
             reassigned_side_effects(check)
             return "blocked"

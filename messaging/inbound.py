@@ -42,13 +42,18 @@ Storable
     become U+FFFD), so a revocation is never lost to a character the database refuses. A
     MessageSid longer than 64 characters is refused (400), never truncated.
 
-One reply
+One reply, and who sends it (`messaging.keyword_replies`)
     Every reply is one message, even when several programs are concerned: the texts of the
     programs involved, one per brand (the first program of each brand, in sender order), joined
-    by a new line. Programs of one brand share one confirmation, as they share one number. It is
-    stored as an `OutboundMessage` (kind ``auto_reply``, status ``sent``, provider SID
-    ``"twiml:" + MessageSid``) with its `MessageEvent`, and every consent event it confirms gets
-    its `ConsentConfirmation`.
+    by a new line. Programs of one brand share one confirmation, as they share one number.
+    When the provider already answered the keyword (`messaging.provider_keywords`: an exact
+    STOP/HELP/START to a sender whose provider handles keywords, or any message carrying
+    `OptOutType`), we record the consent change and send nothing; the confirmation record
+    names the provider. Otherwise our reply is queued as an `OutboundMessage` (kind
+    ``auto_reply``) and sent through the provider's REST API by the dispatcher; its
+    `ConsentConfirmation` rows are written when the provider accepts it. The webhook's TwiML
+    answer is always empty. `OptOutType` overrides our classification (a custom Advanced
+    Opt-Out word with OptOutType=STOP is an opt-out).
 
 Speed (shared/PERF.md, Web): senders and their programs are cached per process for
 `SENDER_CACHE_SECONDS`; the rows written here on every message go through `inbound_store` in
@@ -92,6 +97,7 @@ from templates.encoding import analyze
 
 from .conversations import after_hours_since, business_hours, conversation_touch
 from .inbound_store import contact_ref, inbound_insert, reply_insert
+from .keyword_replies import provider_confirmations_record
 from .keywords import Assessment, Intent, assess
 from .models import (
     InboundMessage,
@@ -100,6 +106,8 @@ from .models import (
     RevocationReview,
     Sender,
 )
+from .provider_keywords import authoritative, provider_answered
+from .queueing import enqueue
 from .unconfigured import help_text, unconfigured_alert, unconfigured_revoke
 
 logger = logging.getLogger(__name__)
@@ -189,6 +197,8 @@ class _Inbound:
     reply_reason: str = ""
     reply_program: Program | None = None
     confirmed_events: list[ConsentEvent] = field(default_factory=list)
+    #: "STOP", "HELP" or "START" when the provider already answered this message.
+    provider_answered: str = ""
 
     @property
     def programs(self) -> tuple[Program, ...]:
@@ -230,7 +240,8 @@ def inbound_receive(*, params: dict[str, str], received_at: datetime | None = No
         raise InvalidParameter(f"MessageSid is longer than {MAX_SID_LENGTH} characters.")
     body = params.get("Body", "")
     sender_info = sender_for(to_number, params.get("MessagingServiceSid", ""))
-    assessment = assess(body)
+    assessment = authoritative(assess(body), params)
+    provider = provider_answered(params, sender_info.sender if sender_info else None)
     try:
         e164: str | None = normalize_phone(from_number)
     except InvalidPhoneNumber:
@@ -251,7 +262,10 @@ def inbound_receive(*, params: dict[str, str], received_at: datetime | None = No
                 sender_id=sender_info.sender.pk if sender_info else None,
                 intent=_stored_intent(assessment),
                 matched=assessment.matched[:100],
-                reply=_expected_reply(assessment, sender_info) if contact else "",
+                reply=_expected_reply(assessment, sender_info, provider) if contact else "",
+                answered_by=(
+                    _expected_answerer(assessment, provider) if contact and sender_info else ""
+                ),
                 handled_at=timezone.now(),
             )
             if sender_info is None:
@@ -259,7 +273,16 @@ def inbound_receive(*, params: dict[str, str], received_at: datetime | None = No
             if contact is None:
                 logger.info("Inbound %s to %s: unknown number, stored only", sid, to_number)
                 return ""
-            return _handle(_Inbound(message, contact, sender_info, assessment, message.matched))
+            return _handle(
+                _Inbound(
+                    message,
+                    contact,
+                    sender_info,
+                    assessment,
+                    message.matched,
+                    provider_answered=provider,
+                )
+            )
     except IntegrityError:
         # Twilio retried: answer as the first time. The row exists unless something else failed.
         first = InboundMessage.objects.filter(provider_sid=sid).only("reply").first()
@@ -290,16 +313,26 @@ def _may_revoke(assessment: Assessment) -> bool:
     return assessment.intent is Intent.OPT_OUT or assessment.needs_review
 
 
-def _expected_reply(assessment: Assessment, sender_info: SenderInfo | None) -> str:
+def _expected_reply(
+    assessment: Assessment, sender_info: SenderInfo | None, provider: str = ""
+) -> str:
     """The reply a STOP or HELP will get, known before any query: stored with the row, it
     spares the hot path an UPDATE. `_finish` corrects it if the handling says otherwise."""
     if sender_info is None:
         return ""
+    if provider:
+        return sender_info.sender.provider_reply_text(provider)
     if assessment.intent is Intent.OPT_OUT:
         return combined_text(sender_info.programs, "opt_out_confirmation_text")
     if assessment.intent is Intent.HELP:
         return combined_text(sender_info.programs, "help_text")
     return ""
+
+
+def _expected_answerer(assessment: Assessment, provider: str) -> str:
+    if provider:
+        return "provider"
+    return "us" if assessment.intent in (Intent.OPT_OUT, Intent.HELP) else ""
 
 
 def _stored_intent(assessment: Assessment) -> str:
@@ -332,10 +365,22 @@ def _handle(inbound: _Inbound) -> str:
 
 def _finish(inbound: _Inbound, conversation) -> str:
     message = inbound.message
-    reply = _store_reply(inbound) if inbound.reply else None
+    if inbound.provider_answered:
+        # The provider answered before calling us: we send nothing, and its answer is the proof.
+        provider_confirmations_record(events=inbound.confirmed_events, inbound=message)
+        final = inbound.sender_info.sender.provider_reply_text(inbound.provider_answered)
+        answered_by = "provider"
+    else:
+        reply = _store_reply(inbound) if inbound.reply else None
+        final = inbound.reply if reply is not None else ""
+        answered_by = "us" if reply is not None else ""
+        if reply is not None:
+            enqueue("messaging.tasks.dispatch")
     changes: dict[str, Any] = {}
-    if (final := inbound.reply if reply is not None else "") != message.reply:
+    if final != message.reply:
         changes["reply"] = final
+    if answered_by != message.answered_by:
+        changes["answered_by"] = answered_by
     if conversation is not None:
         changes["conversation"] = conversation
     if message.intent != (intent := _final_intent(inbound)):
@@ -604,7 +649,7 @@ def _encoding(body: str) -> tuple[str, int]:
 
 
 def _store_reply(inbound: _Inbound) -> int | None:
-    """Record the TwiML reply as a sent message, and confirm the consent events it answers."""
+    """Queue our reply for the dispatcher; it confirms its consent events once accepted."""
     if inbound.reply_program is None:
         return None
     encoding, segments = _encoding(inbound.reply)

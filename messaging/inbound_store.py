@@ -1,7 +1,7 @@
 """The rows the inbound handler writes for every message, in plain SQL (`consent.sql`).
 
 The inbound webhook must do 500 requests/s (shared/PERF.md, Web); the statements this module
-owns (the contact look-up, the inbound row, the reply, its event and confirmations) cut the
+owns (the contact look-up, the inbound row, the queued reply and its event) cut the
 STOP path's Python time by about 45%. Consent still changes only through `consent.services`.
 
 Column lists are explicit: a new NOT NULL column without a database default on these tables
@@ -18,9 +18,10 @@ from typing import Any
 from django.db import connection
 
 from consent import services as consent_services
-from consent.models import ConsentConfirmation, ConsentEvent, Contact, MessageType
+from consent.models import ConsentEvent, Contact, MessageType
 from consent.sql import columns, insert, loaded, prepared, values_marks
 
+from .keyword_replies import REPLY_FIRST
 from .models import InboundMessage, MessageEvent, MessageKind, MessageStatus, OutboundMessage
 
 
@@ -61,10 +62,11 @@ def reply_insert(
     confirms: Sequence[ConsentEvent],
     now: datetime,
 ) -> int:
-    """Record a reply sent in the TwiML answer: the message (sent), its event, and one
-    `ConsentConfirmation` per ledger event it confirms. Returns the message id.
+    """Queue our reply to `inbound` for the dispatcher (`messaging.keyword_replies`): the
+    message (queued ahead of everything else) and its event, which lists the consent events
+    the reply will confirm once the provider accepts it. Returns the message id.
 
-    On PostgreSQL the three inserts are one statement (data-modifying CTEs): round trips, not
+    On PostgreSQL the two inserts are one statement (a data-modifying CTE): round trips, not
     the inserts, are what a STOP pays for on a busy 2-core machine."""
     message = {
         "contact_id": contact.pk,
@@ -77,49 +79,41 @@ def reply_insert(
         "body": body,
         "encoding": encoding,
         "segments": segments,
-        "status": MessageStatus.SENT,
+        "status": MessageStatus.QUEUED,
         "reason": reason,
-        # Unique like every provider SID, and says where the text went out.
-        "provider_sid": f"twiml:{inbound.provider_sid}",
         "error_message": "",
         "attempts": 0,
-        "next_attempt_at": now,
+        "next_attempt_at": REPLY_FIRST,
         "created_at": now,
-        "sent_at": now,
         "price_unit": "",
     }
     event = {
-        "kind": MessageEvent.Kind.SENT,
+        "kind": MessageEvent.Kind.QUEUED,
         "at": now,
         "reason": reason,
-        "data": {"via": "twiml", "in_reply_to": inbound.provider_sid},
+        "data": {
+            "via": "rest",
+            "in_reply_to": inbound.provider_sid,
+            "confirms": [e.pk for e in confirms],
+        },
     }
     if connection.vendor == "postgresql":
-        statement, message_fields, event_fields, sent_at_field = _reply_sql(
-            tuple(message), tuple(event), len(confirms)
-        )
+        statement, message_fields, event_fields = _reply_sql(tuple(message), tuple(event))
         params = [
             *prepared(message_fields, tuple(message), [message]),
             *prepared(event_fields, tuple(event), [event]),
         ]
-        if confirms:
-            params += [sent_at_field.get_db_prep_save(now, connection), *(e.pk for e in confirms)]
         with connection.cursor() as cursor:
             cursor.execute(statement, params)
             return cursor.fetchone()[0]
     message_id = insert(OutboundMessage, [message])[0]
     insert(MessageEvent, [{"message_id": message_id, **event}], returning=False)
-    if confirms:
-        confirmations = [
-            {"event_id": e.pk, "sent_at": now, "message_ref": str(message_id)} for e in confirms
-        ]
-        insert(ConsentConfirmation, confirmations, returning=False)
     return message_id
 
 
 @lru_cache(maxsize=16)
-def _reply_sql(message_names: tuple[str, ...], event_names: tuple[str, ...], confirms: int):
-    """The reply, its event and `confirms` confirmations in one PostgreSQL statement."""
+def _reply_sql(message_names: tuple[str, ...], event_names: tuple[str, ...]):
+    """The reply and its event in one PostgreSQL statement."""
     quote = connection.ops.quote_name
     message_columns, message_fields = columns(OutboundMessage, message_names)
     event_columns, event_fields = columns(MessageEvent, event_names)
@@ -133,14 +127,4 @@ def _reply_sql(message_names: tuple[str, ...], event_names: tuple[str, ...], con
         f"e AS (INSERT INTO {quote(MessageEvent._meta.db_table)} ({event_message}, "
         f"{event_columns}) SELECT m.id, {marks} FROM m)"
     )
-    sent_at = ConsentConfirmation._meta.get_field("sent_at")
-    if confirms:
-        opts = ConsentConfirmation._meta
-        event, ref = (quote(opts.get_field(f).column) for f in ("event", "message_ref"))
-        rows = ", ".join(["(%s::bigint)"] * confirms)
-        statement += (
-            f", c AS (INSERT INTO {quote(opts.db_table)} ({event}, {quote(sent_at.column)}, "  # noqa: S608
-            f"{ref}) SELECT v.event_id, sent.at, m.id::text FROM m, (SELECT %s::timestamptz "
-            f"AS at) AS sent, (VALUES {rows}) AS v(event_id))"
-        )
-    return f"{statement} SELECT id FROM m", message_fields, event_fields, sent_at  # noqa: S608
+    return f"{statement} SELECT id FROM m", message_fields, event_fields  # noqa: S608

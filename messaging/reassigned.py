@@ -10,6 +10,13 @@ raw response): the FCC safe harbor only covers a sender who can prove it asked.
   checker (`TwilioLookupChecker` by default, or `settings.REASSIGNED_NUMBER_CHECKER`).
 - `import_fcc_rnd_results(file)`: the result file of an FCC Reassigned Numbers Database bulk
   query, one check per row (format below).
+- `check_for_dispatch(phone, since, contact=..., failures=...)`: what dispatch asks. Never
+  leaves a message waiting on something that cannot answer: a look-up that is not configured
+  (no Twilio credentials, e.g. `make run`), a permanent Lookup error (60606: the package is
+  not enabled for the account; 60607: the country is not supported) and a look-up that
+  failed `REASSIGNED_LOOKUP_MAX_TRIES` times are each stored as a "no data" check saying why,
+  so the configured "no data" policy applies at once; only a passing failure under that limit
+  asks to be tried again later. `configuration_warning()` names the problem for the admin.
 - `reassigned_side_effects(check)`: what a "yes" means for consent (dispatch calls it).
   "no_data" does nothing here: dispatch decides by its own setting.
 
@@ -39,6 +46,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import logging
 import os
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -62,6 +70,7 @@ from .providers.base import ProviderError
 from .providers.twilio import provider_error, twilio_client
 
 Answer = ReassignedNumberCheck.Answer
+logger = logging.getLogger(__name__)
 
 #: Lookup v2 `reassigned_number.is_number_reassigned` -> our answer.
 LOOKUP_ANSWERS: dict[str, str] = {
@@ -71,6 +80,15 @@ LOOKUP_ANSWERS: dict[str, str] = {
 }
 SOURCE_TWILIO_LOOKUP = "twilio_lookup"
 SOURCE_FCC_RND_FILE = "fcc_rnd_file"
+#: A "no data" check standing for a look-up that could not be made (never reused later).
+SOURCE_NOT_CONFIGURED = "not_configured"
+#: Lookup errors no retry will change.
+PERMANENT_LOOKUP_ERRORS: dict[int, str] = {
+    60606: "the reassigned-number package is not enabled for this account (it needs approval)",
+    60607: "the country is not supported (reassigned-number data covers US numbers only)",
+}
+#: After a 60606 (an account-wide answer) this process stops asking for a while.
+PACKAGE_DISABLED_PAUSE = timedelta(hours=1)
 DEFAULT_CHECKER = "messaging.reassigned.TwilioLookupChecker"
 
 
@@ -100,6 +118,9 @@ class TwilioLookupChecker:
 
     source = SOURCE_TWILIO_LOOKUP
 
+    def configured(self) -> bool:
+        return bool(settings.TWILIO_ACCOUNT_SID and settings.TWILIO_AUTH_TOKEN)
+
     def check(self, phone: str, since: date) -> CheckResult:
         last_verified = since.strftime("%Y%m%d")
         try:
@@ -116,7 +137,7 @@ class TwilioLookupChecker:
             raise ProviderError(
                 f"Lookup gave no reassigned-number answer for {phone}: {data or 'nothing'}",
                 transient=False,
-                code=data.get("error_code"),
+                code=lookup_error_code(data.get("error_code")),
             )
         return CheckResult(
             answer=answer,
@@ -127,6 +148,14 @@ class TwilioLookupChecker:
                 "url": result.url,
             },
         )
+
+
+def lookup_error_code(value: Any) -> int | None:
+    """Lookup's `error_code` as a number: the spec types it as a string ("60606")."""
+    try:
+        return int(str(value).strip()) if value not in (None, "") else None
+    except ValueError:
+        return None
 
 
 @cache
@@ -169,6 +198,105 @@ def check_reassigned(
         source=checker.source,
         checked_at=asked_at,
         raw=result.raw,
+    )
+
+
+_package_disabled_until: dict[str, datetime] = {}
+
+
+def check_for_dispatch(
+    phone: str,
+    since: date,
+    *,
+    contact: Contact | None = None,
+    failures: int = 0,
+    checker: Checker | None = None,
+) -> ReassignedNumberCheck | None:
+    """A stored check to act on, or None: a passing failure, ask again later.
+
+    `failures`: how many times this message already waited for a look-up that failed. A
+    look-up that cannot be made (not configured, a permanent Lookup error, too many failures)
+    is stored as a "no data" check whose `raw` says why (module docstring).
+    """
+    checker = checker or default_checker()
+    configured = getattr(checker, "configured", None)
+    if configured is not None and not configured():
+        return _no_data(
+            phone, since, contact, SOURCE_NOT_CONFIGURED, {"reason": "lookup_not_configured"}
+        )
+    paused = _package_disabled_until.get(checker.source)
+    if paused is not None and paused > timezone.now():
+        return _no_data(
+            phone,
+            since,
+            contact,
+            checker.source,
+            {"reason": "lookup_package_not_enabled", "error_code": 60606, "permanent": True,
+             "asked": False},
+        )  # fmt: skip
+    try:
+        return check_reassigned(phone, since, contact=contact, checker=checker)
+    except ProviderError as error:
+        if error.code in PERMANENT_LOOKUP_ERRORS:
+            if error.code == 60606:
+                _package_disabled_until[checker.source] = timezone.now() + PACKAGE_DISABLED_PAUSE
+            logger.warning("Reassigned-number look-up: error %s: %s", error.code, error)
+            raw = {
+                "reason": f"lookup_error_{error.code}",
+                "error_code": error.code,
+                "permanent": True,
+                "error": str(error)[:300],
+            }
+            return _no_data(phone, since, contact, checker.source, raw)
+        if failures + 1 >= settings.REASSIGNED_LOOKUP_MAX_TRIES:
+            raw = {
+                "reason": "lookup_unavailable",
+                "tries": failures + 1,
+                "error_code": error.code,
+                "error": str(error)[:300],
+            }
+            return _no_data(phone, since, contact, checker.source, raw)
+        return None
+
+
+def _no_data(
+    phone: str, since: date, contact: Contact | None, source: str, raw: dict[str, Any]
+) -> ReassignedNumberCheck:
+    """Store a "no data" check for a look-up that could not give an answer, saying why."""
+    return ReassignedNumberCheck.objects.create(
+        phone=normalize_phone(phone),
+        contact=contact,
+        date_asked=since,
+        answer=Answer.NO_DATA,
+        source=source,
+        checked_at=timezone.now(),
+        raw={"no_answer": True, **raw},
+    )
+
+
+def configuration_warning(*, days: int = 7) -> str:
+    """What keeps reassigned-number look-ups from answering lately, for the admin; "" if all
+    is well. Looks at the latest check that stood for a look-up that could not be made."""
+    latest = (
+        ReassignedNumberCheck.objects.filter(
+            checked_at__gte=timezone.now() - timedelta(days=days), raw__no_answer=True
+        )
+        .order_by("-checked_at")
+        .first()
+    )
+    if latest is None:
+        return ""
+    code = lookup_error_code(latest.raw.get("error_code"))
+    if latest.source == SOURCE_NOT_CONFIGURED:
+        why = "reassigned-number look-ups are not configured (no Twilio credentials)"
+    elif code in PERMANENT_LOOKUP_ERRORS:
+        why = f"Twilio Lookup answered error {code}: {PERMANENT_LOOKUP_ERRORS[code]}"
+    else:
+        why = "Twilio Lookup kept failing"
+    policy = settings.REASSIGNED_NO_DATA_POLICY
+    return (
+        f"Since {latest.checked_at:%Y-%m-%d %H:%M %Z}, {why}; old consents follow the "
+        f"“no data” policy ({policy})."
     )
 
 

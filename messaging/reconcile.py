@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from .keyword_replies import accepted_confirmations_record
 from .models import HoldReason, MessageEvent, MessageStatus, OutboundMessage
 from .providers import OutboundRequest, ProviderError, get_backend
 from .services import record_event
@@ -73,6 +74,8 @@ def reconcile_expired_leases(
                     lease_expires_at=None,
                 )
                 kind, key = "unknown_held", "held"
+            if changed and found is not None:
+                accepted_confirmations_record([(message, now)])  # a reply found is a reply sent
             if changed:
                 record_event(
                     message,

@@ -23,6 +23,7 @@ from consent.selectors import can_message
 from templates.encoding import analyze
 from templates.rendering import MissingTokenError, contact_token_values, token_values
 
+from .keyword_replies import GATE_EXEMPT_REASONS
 from .models import (
     ApiClient,
     BlockReason,
@@ -270,15 +271,19 @@ def _cancel_sql(programs: int) -> str:
     """UPDATE waiting messages of one contact (of `programs` programs; 0: all) to cancelled."""
     quote = connection.ops.quote_name
     opts = OutboundMessage._meta
-    status, reason, contact, program = (
-        quote(opts.get_field(name).column) for name in ("status", "reason", "contact", "program")
+    status, reason, contact, program, kind = (
+        quote(opts.get_field(name).column)
+        for name in ("status", "reason", "contact", "program", "kind")
     )
     marks = ", ".join(["%s"] * len(WAITING))
     only = f" AND {program} IN ({', '.join(['%s'] * programs)})" if programs else ""
+    # A STOP confirmation or HELP reply on its way is the answer to the opt-out, not a casualty.
+    exempt = ", ".join(["%s"] * len(GATE_EXEMPT_REASONS))
     # Identifiers come from the model, quoted; every value is a parameter.
     return (
         f"UPDATE {quote(opts.db_table)} SET {status} = %s, {reason} = %s "  # noqa: S608
-        f"WHERE {contact} = %s AND {status} IN ({marks}){only} RETURNING {quote(opts.pk.column)}"
+        f"WHERE {contact} = %s AND {status} IN ({marks}){only} "
+        f"AND NOT ({kind} = %s AND {reason} IN ({exempt})) RETURNING {quote(opts.pk.column)}"
     )
 
 
@@ -299,7 +304,15 @@ def cancel_waiting_messages(
     if program_ids == ():
         return 0
     statement = _cancel_sql(0 if program_ids is None else len(program_ids))
-    params = [MessageStatus.CANCELLED, reason, contact.pk, *WAITING, *(program_ids or ())]
+    params = [
+        MessageStatus.CANCELLED,
+        reason,
+        contact.pk,
+        *WAITING,
+        *(program_ids or ()),
+        MessageKind.AUTO_REPLY,
+        *sorted(GATE_EXEMPT_REASONS),
+    ]
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
         ids = [row[0] for row in cursor.fetchall()]

@@ -22,6 +22,13 @@ def dispatch() -> dict:
     return report.__dict__ | {"campaigns": sorted(report.campaigns)}
 
 
+def fetch_prices() -> dict:
+    """Store the provider's price of recently sent messages (every 5 minutes)."""
+    from .prices import prices_fetch
+
+    return prices_fetch()
+
+
 def reconcile_leases() -> dict:
     """Settle messages a dead worker left in `sending` (every minute)."""
     return reconcile_expired_leases()

@@ -2,10 +2,15 @@
 
 Thin views: refuse what is not from Twilio, then call one service. Contract with Twilio:
 
-- `X-Twilio-Signature` is checked with the official `RequestValidator` and the account auth
-  token over the URL Twilio called: `PUBLIC_BASE_URL` + path (+ query string), since behind a
-  proxy the URL the request arrives on is not the one Twilio signed. Missing or wrong: 403, and
-  nothing is stored. No auth token configured: every request is refused (fails closed).
+- `X-Twilio-Signature` is checked with the official `RequestValidator` over the URL Twilio
+  called: `PUBLIC_BASE_URL` + path (+ query string), since behind a proxy the URL the request
+  arrives on is not the one Twilio signed. The secret depends on the set-up:
+  a request carrying `X-Twilio-Webhooks-Signature-Settings: key=<id>,algorithm=<alg>` was
+  signed with that shared key (`TWILIO_WEBHOOK_SHARED_KEYS[id]`, HMAC-SHA256 or -SHA1 as the
+  header says); otherwise with the auth token of the request's `AccountSid`: a subaccount's
+  (`TWILIO_SUBACCOUNT_AUTH_TOKENS`) or the main `TWILIO_AUTH_TOKEN`. Missing, wrong, or signed
+  with a key we do not know: 403, and nothing is stored. No secret configured: every request
+  is refused (fails closed).
 - A body over `MAX_BODY_BYTES` gets 413 before it is read or stored.
 - Everything else gets a 200 (unknown numbers and SIDs included), so Twilio stops retrying;
   a request without the fields every Twilio webhook carries, or with a MessageSid (or status)
@@ -25,7 +30,13 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import (
+    SIGNATURE_SETTINGS_HEADER,
+    RequestValidator,
+    get_signature_algorithm,
+)
+
+from config.lib.text import storable_params
 
 from . import callbacks, inbound
 
@@ -60,6 +71,22 @@ def public_url(request: HttpRequest) -> str:
     return settings.PUBLIC_BASE_URL.rstrip("/") + request.get_full_path()
 
 
+def signing_secret(request: HttpRequest) -> tuple[str, str | None]:
+    """The secret this request must be signed with, and the algorithm; ("", None) if unknown."""
+    signature_settings = request.headers.get(SIGNATURE_SETTINGS_HEADER, "")
+    if signature_settings:
+        key_id = ""
+        for part in signature_settings.split(","):
+            name, _, value = part.partition("=")
+            if name.strip() == "key":
+                key_id = value.strip()
+        keys = settings.TWILIO_WEBHOOK_SHARED_KEYS or {}
+        return keys.get(key_id, "") if key_id else "", get_signature_algorithm(signature_settings)
+    account = request.POST.get("AccountSid", "")
+    subaccounts = settings.TWILIO_SUBACCOUNT_AUTH_TOKENS or {}
+    return subaccounts.get(account) or settings.TWILIO_AUTH_TOKEN, None
+
+
 def refusal(request: HttpRequest) -> HttpResponse | None:
     """413 for an oversized body, 403 for a bad signature; None when the request may proceed."""
     try:
@@ -69,14 +96,14 @@ def refusal(request: HttpRequest) -> HttpResponse | None:
     if length > MAX_BODY_BYTES or len(request.body) > MAX_BODY_BYTES:
         logger.warning("Twilio webhook %s: body of %s bytes refused", request.path, length)
         return HttpResponse("Request body too large.", status=413, content_type="text/plain")
-    token = settings.TWILIO_AUTH_TOKEN
+    token, algorithm = signing_secret(request)
     signature = request.headers.get("X-Twilio-Signature", "")
     if not token:
-        logger.error("TWILIO_AUTH_TOKEN is not set: refusing webhook %s", request.path)
+        logger.error("No signing secret for webhook %s: refused", request.path)
     if (
         not token
         or not signature
-        or not _validator(token).validate(public_url(request), request.POST, signature)
+        or not _validator(token).validate(public_url(request), request.POST, signature, algorithm)
     ):
         logger.warning("Twilio webhook %s: missing or invalid signature", request.path)
         return HttpResponse("Invalid signature.", status=403, content_type="text/plain")
@@ -86,13 +113,19 @@ def refusal(request: HttpRequest) -> HttpResponse | None:
 @csrf_exempt
 @require_POST
 def twilio_inbound(request: HttpRequest) -> HttpResponse:
-    """An incoming SMS: stored once, handled, answered with at most one message."""
+    """An incoming SMS: stored once, handled; a sender's reply is queued, not TwiML."""
     if (refused := refusal(request)) is not None:
         return refused
+    params = request.POST.dict()
     try:
-        reply = inbound.inbound_receive(params=request.POST.dict())
+        reply = inbound.inbound_receive(params=params)
     except inbound.MissingParameter as exc:
         return HttpResponse(str(exc), status=400, content_type="text/plain")
+    # A sender's replies go out through the REST API (messaging.keyword_replies), never as
+    # TwiML; a number with no sender has nothing to send from and answers in TwiML.
+    stored = storable_params(params)  # as the handler looked the sender up
+    if inbound.sender_for(stored.get("To", ""), stored.get("MessagingServiceSid", "")):
+        reply = ""
     return twiml(reply)
 
 

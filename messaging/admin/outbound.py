@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from consent.admin import PhoneSearchMixin
@@ -15,6 +15,7 @@ from ..models import (
     ReassignedNumberCheck,
     Sender,
 )
+from ..reassigned import configuration_warning
 
 
 @admin.register(Sender)
@@ -24,6 +25,7 @@ class SenderAdmin(admin.ModelAdmin):
         "phone_number",
         "messaging_service_sid",
         "kind",
+        "keyword_answerer",
         "mps",
         "daily_segment_cap",
         "active",
@@ -31,9 +33,32 @@ class SenderAdmin(admin.ModelAdmin):
     list_filter = ["kind", "active"]
     search_fields = ["name", "phone_number", "messaging_service_sid"]
     filter_horizontal = ["programs"]
+    fieldsets = [
+        (None, {"fields": ["name", "phone_number", "messaging_service_sid", "kind", "programs"]}),
+        ("Sending", {"fields": ["mps", "daily_segment_cap", "active"]}),
+        (
+            "STOP, HELP and START",
+            {
+                "description": "On long codes and toll-free numbers Twilio answers exact "
+                "keywords itself and blocks the number on STOP before we hear of it; we then "
+                "record the opt-out and send nothing. Choose “Us” only when STOP filtering is "
+                "turned off at the provider (some short codes).",
+                "fields": [
+                    "keyword_replies",
+                    "provider_stop_text",
+                    "provider_help_text",
+                    "provider_start_text",
+                ],
+            },
+        ),
+    ]
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    @admin.display(description="answers STOP/HELP/START")
+    def keyword_answerer(self, sender: Sender) -> str:
+        return "Provider" if sender.provider_answers_keywords else "Us"
 
 
 class MessageEventInline(admin.TabularInline):
@@ -142,3 +167,9 @@ class ReassignedNumberCheckAdmin(ReadOnlyAdminMixin, PhoneSearchMixin, BigTableA
     list_display = ["checked_at", "phone", "date_asked", "answer", "source"]
     list_filter = ["answer", "source"]
     search_fields = ["=phone"]
+
+    def changelist_view(self, request, extra_context=None):
+        """Say so when look-ups cannot answer (not configured, 60606, 60607, outages)."""
+        if warning := configuration_warning():
+            messages.warning(request, warning)
+        return super().changelist_view(request, extra_context)

@@ -20,7 +20,7 @@ from .partners import (
     WebhookSubscription,
 )
 from .policy import QuietHoursRule, ReassignedNumberCheck
-from .senders import Sender, SenderDailyUsage, SenderKind, SenderThrottle
+from .senders import KeywordReplies, Sender, SenderDailyUsage, SenderKind, SenderThrottle
 
 __all__ = [
     "ApiClient",
@@ -30,6 +30,7 @@ __all__ = [
     "HoldReason",
     "IdempotencyRecord",
     "InboundMessage",
+    "KeywordReplies",
     "MessageEvent",
     "MessageKind",
     "MessageStatus",

@@ -40,7 +40,16 @@ class InboundMessage(models.Model):
     )
     intent = models.CharField(max_length=10, choices=Intent.choices, blank=True)
     matched = models.CharField(max_length=100, blank=True, help_text="The rule that decided.")
-    reply = models.TextField(blank=True, help_text="What we answered (TwiML body).")
+    reply = models.TextField(
+        blank=True, help_text="The reply to this message: ours, or the provider's when known."
+    )
+    answered_by = models.CharField(
+        max_length=8,
+        choices=[("", "Nobody"), ("us", "Us (a message we sent)"), ("provider", "The provider")],
+        blank=True,
+        help_text="Who answered: us (the reply is an outbound message with its delivery "
+        "status) or the provider (its own keyword handling).",
+    )
     handled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -3,7 +3,8 @@
 Lifecycle of an `OutboundMessage`::
 
     queued --claim--> sending --provider accepted--> sent --callback--> delivered
-       ^                 |                             \\--callback--> undelivered | failed
+       ^                 |                             |--callback--> undelivered | failed
+       |                 |                             \\--callback 30036--> expired
        |                 |--transient error (retry, backoff)--> queued
        |                 |--permanent error--> failed
        |                 \\--gate refuses at hand-off--> blocked (reason)
@@ -34,6 +35,7 @@ class MessageStatus(models.TextChoices):
     DELIVERED = "delivered", "Delivered"
     UNDELIVERED = "undelivered", "Undelivered"
     FAILED = "failed", "Failed"
+    EXPIRED = "expired", "Expired in the provider's queue"
     BLOCKED = "blocked", "Blocked"
     CANCELLED = "cancelled", "Cancelled"
 
@@ -46,6 +48,7 @@ HANDED_OFF = (
     MessageStatus.DELIVERED,
     MessageStatus.UNDELIVERED,
     MessageStatus.FAILED,
+    MessageStatus.EXPIRED,
 )
 
 
@@ -192,6 +195,12 @@ class OutboundMessage(models.Model):
                 condition=Q(status="sending"),
                 name="outbound_leased",
             ),
+            # Handed-off messages still waiting for the provider's price (few at a time).
+            models.Index(
+                fields=["sent_at"],
+                condition=Q(price__isnull=True, provider_sid__isnull=False),
+                name="outbound_price_pending",
+            ),
             models.Index(fields=["campaign", "status"]),
             models.Index(fields=["contact", "program", "sent_at"]),
         ]
@@ -222,7 +231,7 @@ class OutboundMessage(models.Model):
                 name="outbound_sending_has_lease",
             ),
             models.CheckConstraint(
-                condition=~Q(status__in=["sent", "delivered", "undelivered"])
+                condition=~Q(status__in=["sent", "delivered", "undelivered", "expired"])
                 | Q(provider_sid__isnull=False),
                 name="outbound_handed_off_has_sid",
             ),
@@ -244,11 +253,13 @@ class MessageEvent(models.Model):
         DELIVERED = "delivered", "Delivered"
         UNDELIVERED = "undelivered", "Undelivered"
         FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired"
         BLOCKED = "blocked", "Blocked"
         RETRIED = "retried", "Retry scheduled"
         CANCELLED = "cancelled", "Cancelled"
         RECONCILED = "reconciled", "Reconciled"
         CALLBACK = "callback", "Status callback"
+        REASSIGNED = "reassigned", "Reassigned-number check"
 
     message = models.ForeignKey(OutboundMessage, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=12, choices=Kind.choices)

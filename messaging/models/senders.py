@@ -15,8 +15,22 @@ class SenderKind(models.TextChoices):
     SHORT_CODE = "short_code", "Short code"
 
 
+class KeywordReplies(models.TextChoices):
+    """Who answers an exact STOP, HELP or START texted to a sender."""
+
+    DEFAULT = "", "Default for the kind (long code, toll-free: provider; short code: us)"
+    PROVIDER = "provider", "The provider (Twilio answers and blocks; we only record)"
+    US = "us", "Us (STOP filtering is off at the provider; we reply)"
+
+
 class Sender(models.Model):
     """A phone number or Twilio Messaging Service that messages go out from.
+
+    `keyword_replies` says who answers exact keywords. On long codes and toll-free numbers
+    Twilio answers STOP/HELP/START itself and blocks the number on STOP before our webhook is
+    called, so we must not answer too; a short code can have that filtering turned off, and
+    then we answer. `provider_*_text` record what the provider sends, when known (Twilio's
+    default or the Messaging Service's Advanced Opt-Out texts).
 
     `mps` is the messages-per-second this sender may use (segments count as units), shared by
     every worker through `SenderThrottle`; `daily_segment_cap` is the T-Mobile brand cap or a
@@ -30,6 +44,22 @@ class Sender(models.Model):
     programs = models.ManyToManyField(Program, related_name="senders", blank=True)
     mps = models.FloatField("messages per second", default=1.0)
     daily_segment_cap = models.PositiveIntegerField(null=True, blank=True)
+    keyword_replies = models.CharField(
+        "who answers STOP/HELP/START",
+        max_length=8,
+        choices=KeywordReplies.choices,
+        default=KeywordReplies.DEFAULT,
+        blank=True,
+    )
+    provider_stop_text = models.TextField(
+        blank=True, help_text="What the provider replies to STOP (Advanced Opt-Out), if known."
+    )
+    provider_help_text = models.TextField(
+        blank=True, help_text="What the provider replies to HELP, if known."
+    )
+    provider_start_text = models.TextField(
+        blank=True, help_text="What the provider replies to START, if known."
+    )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -45,6 +75,22 @@ class Sender(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.phone_number or self.messaging_service_sid})"
+
+    @property
+    def provider_answers_keywords(self) -> bool:
+        """True when the provider, not us, answers exact STOP/HELP/START keywords."""
+        if self.keyword_replies:
+            return self.keyword_replies == KeywordReplies.PROVIDER
+        return self.kind != SenderKind.SHORT_CODE
+
+    def provider_reply_text(self, keyword: str) -> str:
+        """What the provider answers to `keyword` ("STOP", "HELP" or "START"), "" if unknown."""
+        texts = {
+            "STOP": self.provider_stop_text,
+            "HELP": self.provider_help_text,
+            "START": self.provider_start_text,
+        }
+        return (texts.get(keyword) or "").strip()
 
 
 class SenderThrottle(models.Model):

@@ -20,6 +20,8 @@ class OutboundRequest:
     from_number: str | None = None
     messaging_service_sid: str | None = None
     status_callback: str | None = None
+    #: Seconds the provider may keep the message queued before it expires (None: its default).
+    validity_period: int | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,10 @@ class ProviderError(Exception):
 class BaseBackend:
     def send(self, request: OutboundRequest) -> SendResult:
         raise NotImplementedError
+
+    def fetch_price(self, provider_sid: str) -> tuple[Decimal, str] | None:
+        """The provider's price of a message and its currency, or None while it has none."""
+        return None
 
     def find_sent(self, request: OutboundRequest, *, since) -> SendResult | None:
         """Look for a message already accepted for this request (for lease reconciliation).

@@ -19,7 +19,12 @@ Errors become `ProviderError`:
   dispatch reconciles with `find_sent` before sending again.
 - 401/403 (bad credentials, suspended account): transient, because they say nothing about the
   message; failing every message of a campaign for a rotated token would lose it.
+- 21611 (the sender's queue at Twilio is full): transient, whatever the HTTP status.
 - any other 4xx: permanent, with Twilio's error `code` (21610, 21211, 21614, 30007...).
+
+Every message is sent with `ValidityPeriod` (`SMS_VALIDITY_PERIOD_SECONDS`): one that cannot
+leave Twilio's queue in time fails with 30036 in its status callback and is recorded as
+expired, instead of arriving hours late (in quiet hours, or after an opt-out).
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ from twilio.rest import Client
 from twilio.rest.api.v2010.account.message import MessageInstance
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
+from templates.encoding import smart_encode
+
 from .base import BaseBackend, OutboundRequest, ProviderError, SendResult
 
 # The library logs about a dozen INFO lines per request (URLs with phone numbers, headers); at
@@ -57,6 +64,8 @@ STATUS_CALLBACK_PATH = "/webhooks/twilio/status/"
 FIND_SENT_SCAN_LIMIT = 200
 #: Our clock and Twilio's disagree a little; `find_sent` looks this much before `since`.
 CLOCK_SKEW = timedelta(minutes=2)
+#: Error codes that say "not now" rather than "never": 21611, the sender's queue is full.
+TRANSIENT_CODES = frozenset({21611})
 # Connections kept per host; beyond it, threads open and drop connections per request.
 POOL_SIZE = 32
 
@@ -165,7 +174,8 @@ def provider_error(exc: Exception) -> ProviderError:
                 http_status=status,
                 retry_after=parse_retry_after(getattr(_last_response, "retry_after", None)),
             )
-        return ProviderError(message, transient=status in (401, 403), code=code, http_status=status)
+        transient = status in (401, 403) or code in TRANSIENT_CODES
+        return ProviderError(message, transient=transient, code=code, http_status=status)
     if isinstance(exc, requests.ConnectTimeout):
         return ProviderError(f"Twilio unreachable (connect timeout): {exc}", transient=True)
     if isinstance(exc, requests.Timeout):
@@ -250,25 +260,41 @@ class TwilioBackend(BaseBackend):
             params["from_"] = request.from_number
         if request.messaging_service_sid:
             params["messaging_service_sid"] = request.messaging_service_sid
+        if request.validity_period:
+            params["validity_period"] = request.validity_period
         try:
             message = twilio_client().api.account.messages.create(**params)
         except (TwilioException, requests.RequestException) as exc:
             raise provider_error(exc) from exc
         return _result(message)
 
+    def fetch_price(self, provider_sid: str) -> tuple[Decimal, str] | None:
+        """The message's price at Twilio (filled in after sending), or None while it is empty.
+
+        Twilio gives prices as negative amounts (a charge); stored as Twilio gives them.
+        """
+        try:
+            message = twilio_client().api.account.messages(provider_sid).fetch()
+        except (TwilioException, requests.RequestException) as exc:
+            raise provider_error(exc) from exc
+        price = _decimal(message.price)
+        return None if price is None else (price, message.price_unit or "USD")
+
     def find_sent(self, request: OutboundRequest, *, since: datetime) -> SendResult | None:
         """The message Twilio accepted for `request` at or after `since`, or None.
 
         Reads the most recent messages to the number (at most FIND_SENT_SCAN_LIMIT) and
-        matches the exact body, the sender (the Messaging Service when the request names one,
-        else From) and a creation time no earlier than `since` minus CLOCK_SKEW; the earliest
-        match wins. It does not filter on
+        matches the body (compared after Smart Encoding's substitutions on both sides: a
+        Messaging Service with Smart Encoding stores the rewritten text), the sender (the
+        Messaging Service when the request names one, else From) and a creation time no
+        earlier than `since` minus CLOCK_SKEW; the earliest match wins. It does not filter on
         DateSent: Twilio leaves date_sent empty while a message waits in its queue, which is
         exactly the message a lost answer leaves behind. Twilio does not echo our callback URL,
         so two identical bodies to one number within the window cannot be told apart.
         Raises ProviderError (transient) when Twilio cannot be asked.
         """
         horizon = since - CLOCK_SKEW
+        body = smart_encode(request.body)
         matches: list[MessageInstance] = []
         try:
             for message in twilio_client().api.account.messages.stream(
@@ -276,7 +302,7 @@ class TwilioBackend(BaseBackend):
             ):
                 if message.date_created is not None and message.date_created < horizon:
                     continue
-                if message.body != request.body:
+                if smart_encode(message.body or "") != body:
                     continue
                 if request.messaging_service_sid:
                     # The service picks the From from its pool: only the service can match.

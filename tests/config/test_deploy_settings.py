@@ -13,6 +13,7 @@ def test_it_passes_check_deploy_with_production_settings():
         "DJANGO_SETTINGS_MODULE": "config.production",
         "SECRET_KEY": "k" * 20 + "-Zq8#pL2@vN5!rT7^wY1&uI4*oP6(aS9)dF3",
         "ALLOWED_HOSTS": "sms.acme.example",
+        "PUBLIC_BASE_URL": "https://sms.acme.example",
     }
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
@@ -41,11 +42,30 @@ def test_it_refuses_to_start_in_production_without_a_secret_key():
     assert "SECRET_KEY" in result.stderr
 
 
+def test_it_refuses_to_start_in_production_without_a_public_base_url():
+    env = {k: v for k, v in os.environ.items() if k != "PUBLIC_BASE_URL"} | {
+        "DJANGO_SETTINGS_MODULE": "config.production",
+        "SECRET_KEY": "k" * 20 + "-Zq8#pL2@vN5!rT7^wY1&uI4*oP6(aS9)dF3",
+        "ALLOWED_HOSTS": "sms.acme.example",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "PUBLIC_BASE_URL" in result.stderr
+
+
 def production_check(**environment: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"} | {
         "DJANGO_SETTINGS_MODULE": "config.production",
         "SECRET_KEY": "k" * 20 + "-Zq8#pL2@vN5!rT7^wY1&uI4*oP6(aS9)dF3",
         "ALLOWED_HOSTS": "sms.acme.example",
+        "PUBLIC_BASE_URL": "https://sms.acme.example",
     }
     env.pop("WEBHOOK_ALLOW_PRIVATE_URLS", None)
     script = (
@@ -74,6 +94,7 @@ def test_check_deploy_warns_when_webhooks_may_reach_private_addresses():
         "DJANGO_SETTINGS_MODULE": "config.production",
         "SECRET_KEY": "k" * 20 + "-Zq8#pL2@vN5!rT7^wY1&uI4*oP6(aS9)dF3",
         "ALLOWED_HOSTS": "sms.acme.example",
+        "PUBLIC_BASE_URL": "https://sms.acme.example",
         "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
     }
     result = subprocess.run(

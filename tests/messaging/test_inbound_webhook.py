@@ -134,7 +134,7 @@ def test_it_answers_a_retried_message_sid_the_same_and_processes_it_once(client,
 
     assert first.status_code == retry.status_code == 200
     assert retry.content == first.content
-    assert len(twiml_messages(first)) == 1
+    assert twiml_messages(first) == []  # our reply goes out through the REST API
     assert InboundMessage.objects.count() == 1
     assert ConsentEvent.objects.filter(kind="opt_out").count() == 2  # offers and alerts, once
     assert OutboundMessage.objects.filter(kind="auto_reply").count() == 1
@@ -146,12 +146,10 @@ def test_it_answers_a_retried_help_the_same(client, sender):
     first = post_signed(client, INBOUND_PATH, params)
     retry = post_signed(client, INBOUND_PATH, params)
 
-    assert (
-        twiml_messages(first)
-        == twiml_messages(retry)
-        == ["Acme: help at acme.example/help or 800-555-0100. Reply STOP to cancel."]
-    )
-    assert OutboundMessage.objects.count() == 1
+    assert twiml_messages(first) == twiml_messages(retry) == []
+    assert list(OutboundMessage.objects.values_list("body", "kind")) == [
+        ("Acme: help at acme.example/help or 800-555-0100. Reply STOP to cancel.", "auto_reply")
+    ]
 
 
 def test_it_answers_200_to_a_message_for_a_number_with_no_sender(client, sender, contact):
@@ -186,15 +184,16 @@ def test_it_answers_a_stranger_and_records_who_wrote(client, sender):
     assert InboundMessage.objects.get().contact == Contact.objects.get(phone=phone)
 
 
-def test_it_escapes_the_reply_for_xml(client, sender, offers, alerts):
+def test_it_keeps_the_reply_text_as_written(client, sender, offers, alerts):
     for program in (offers, alerts):
         program.help_text = 'Acme <Help> & "Support": reply STOP to cancel.'
         program.save()
 
     response = post_signed(client, INBOUND_PATH, inbound_params("help", from_=next_phone()))
 
-    assert b"&lt;Help&gt; &amp;" in response.content
-    assert twiml_messages(response) == ['Acme <Help> & "Support": reply STOP to cancel.']
+    assert twiml_messages(response) == []
+    reply = OutboundMessage.objects.get(kind="auto_reply")
+    assert reply.body == 'Acme <Help> & "Support": reply STOP to cancel.'  # no XML escaping
 
 
 def test_it_finds_a_sender_by_messaging_service(client, twilio_webhooks):
@@ -204,10 +203,16 @@ def test_it_finds_a_sender_by_messaging_service(client, twilio_webhooks):
         "HELP", from_=next_phone(), to="+18335550142", MessagingServiceSid="MG" + "7" * 32
     )
 
-    response = post_signed(client, INBOUND_PATH, params)
+    post_signed(client, INBOUND_PATH, params)
 
-    assert twiml_messages(response) == [program.help_text]
-    assert InboundMessage.objects.get().to_number == "+18335550142"
+    # A toll-free or long-code service: Twilio itself answered the HELP, we do not.
+    message = InboundMessage.objects.get()
+    assert (message.to_number, message.intent, message.answered_by) == (
+        "+18335550142",
+        "help",
+        "provider",
+    )
+    assert not OutboundMessage.objects.exists()
 
 
 THREADS = 8
@@ -237,8 +242,9 @@ def test_it_processes_a_message_sid_posted_concurrently_exactly_once(sender, con
 
     assert errors == []
     assert {r.status_code for r in responses} == {200}
-    assert len({r.content for r in responses}) == 1  # every retry got the first one's reply
-    assert twiml_messages(responses[0]) == [
+    assert len({r.content for r in responses}) == 1  # every retry got the same answer
+    assert twiml_messages(responses[0]) == []
+    assert list(OutboundMessage.objects.values_list("body", flat=True)) == [
         "Acme: you are unsubscribed and will get no more messages."
     ]
     assert InboundMessage.objects.count() == 1

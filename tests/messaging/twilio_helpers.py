@@ -88,6 +88,40 @@ def post_signed(
     return client.post(path, params, HTTP_X_TWILIO_SIGNATURE=signature, **extra)
 
 
+def post_inbound(client, params: dict[str, str], **extra):
+    """POST a signed incoming message, then run what it queued on commit (the dispatch of our
+    reply, through the test backend), as the task queue would."""
+    from django.test import TestCase
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = post_signed(client, INBOUND_PATH, params, **extra)
+    return response
+
+
+def replies_sent(params: dict[str, str]) -> list[str]:
+    """The bodies of our replies to this incoming message that the provider accepted."""
+    from messaging.models import OutboundMessage
+
+    return list(
+        OutboundMessage.objects.filter(
+            in_reply_to__provider_sid=params["MessageSid"],
+            kind="auto_reply",
+            provider_sid__isnull=False,
+        ).values_list("body", flat=True)
+    )
+
+
+def replies_queued(params: dict[str, str]) -> list[str]:
+    """The bodies of our replies to this incoming message, sent or waiting to be sent."""
+    from messaging.models import OutboundMessage
+
+    return list(
+        OutboundMessage.objects.filter(
+            in_reply_to__provider_sid=params["MessageSid"], kind="auto_reply"
+        ).values_list("body", flat=True)
+    )
+
+
 def twiml_messages(response) -> list[str]:
     """The texts of the <Message> verbs of a TwiML response."""
     assert response["Content-Type"].startswith("text/xml")

@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
-from templates.encoding import analyze
+from templates.encoding import analyze, smart_encode
 
 API_VERSION = "2010-04-01"
 
@@ -44,6 +44,11 @@ ERROR_MESSAGES: dict[int, str] = {
     30006: "Landline or unreachable carrier",
     30007: "Message filtered",
     30034: "Message from an unregistered number",
+    21611: "This 'From' number has exceeded the maximum number of queued messages",
+    30001: "Queue overflow",
+    30036: "Validity Period Expired",
+    60606: "Package not enabled",
+    60607: "Country not supported",
 }
 REASSIGNED_ANSWERS = ("yes", "no", "no_data_available")
 
@@ -77,6 +82,10 @@ class StoredMessage:
     created: datetime
     status_callback: str | None
     sent: datetime | None = None
+    #: Seconds it may wait in the queue (the request's ValidityPeriod, else Twilio's 36,000).
+    validity_period: int = 36_000
+    #: The error its status callback will carry (a carrier error, a late 21610), if any.
+    fails_with: int | None = None
 
 
 @dataclass(slots=True)
@@ -217,6 +226,13 @@ class TwilioApi:
     requests: Counter[str]
     reassigned_default: str
     hang_seconds: float
+    smart_encoding_services: set[str]
+
+    def _send_outcome(
+        self, to: str, from_: str | None, service: str | None
+    ) -> tuple[int | None, int | None]:
+        """(error to answer now, error for the status callback later); see TwilioBehaviour."""
+        return None, None
 
     def _rules_for(self, kind: str) -> tuple[Rule | None, float]:
         """The error rule and the delay that apply to this request; counted rules are used up."""
@@ -332,7 +348,20 @@ class TwilioApi:
             status, code, message = failure
             self._error(handler, "send", status, code, message)
             return
+        refused, later = self._send_outcome(to, from_, service)
+        if refused is not None:
+            self._error(handler, "send", 400, refused, ERROR_MESSAGES[refused])
+            return
+        validity = _first(form, "ValidityPeriod")
+        if service and service in self.smart_encoding_services:
+            # Smart Encoding rewrites look-alikes (twilio.com/docs/messaging/services).
+            text = smart_encode(text)
         resource = self._accept(to, from_, service, text, callback)
+        with self._lock:
+            stored = self._messages[resource["sid"]]
+            stored.fails_with = later
+            if validity and validity.isdigit():
+                stored.validity_period = int(validity)
         if error is not None:
             self._rule_error(handler, "send", error)
             return
@@ -499,7 +528,8 @@ class TwilioApi:
                     f"{last_verified[:4]}-{last_verified[4:6]}-{last_verified[6:]}"
                 ),
                 "is_number_reassigned": answer.answer,
-                "error_code": answer.error_code,
+                # twilio-oai (twilio_lookups_v2): a package's error_code is a string.
+                "error_code": None if answer.error_code is None else str(answer.error_code),
             }
         us = phone.startswith("+1")
         payload = {

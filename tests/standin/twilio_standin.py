@@ -15,6 +15,10 @@ What it answers, in Twilio's shapes:
 - `GET /v2/PhoneNumbers/{E164}?Fields=reassigned_number&LastVerifiedDate=YYYYMMDD` (Lookup v2).
 - HTTP basic auth (account SID + auth token) on every provider path.
 
+What real Twilio does around messages (keyword handling before the webhook, blocked pairs,
+late failures by status callback, ValidityPeriod expiry, prices after sending, every
+signature set-up) lives in tests/standin/twilio_behaviour.py.
+
 What a test can make it do, thread-safely, while it runs: fail one destination with an error
 code (`fail_number`), answer 429/5xx for the next N sends or for a while (`fail_requests`),
 answer slowly (`slow`), stop answering at all (`down("refused" | "hang")` / `up()`), answer a
@@ -67,6 +71,7 @@ from .twilio_api import (
     StoredMessage,
     TwilioApi,
 )
+from .twilio_behaviour import TwilioBehaviour
 
 DEFAULT_ACCOUNT_SID = "AC" + "f00dfeed" * 4
 DEFAULT_AUTH_TOKEN = "c0ffee00" * 4
@@ -74,7 +79,7 @@ DEFAULT_AUTH_TOKEN = "c0ffee00" * 4
 __all__ = ["DEFAULT_ACCOUNT_SID", "DEFAULT_AUTH_TOKEN", "Received", "TwilioStandin", "main"]
 
 
-class TwilioStandin(TwilioApi):
+class TwilioStandin(TwilioBehaviour, TwilioApi):
     """The stand-in server. `start()` it (or use it as a context manager), `stop()` it after.
 
     Every configuration method is safe to call from the test's thread while requests run.
@@ -162,6 +167,7 @@ class TwilioStandin(TwilioApi):
             self._lookups: list[LookupAsked] = []
             #: Every provider request by outcome, e.g. `{"send 201": 10, "send 429": 2}`.
             self.requests: Counter[str] = Counter()
+            self.reset_behaviour()
 
     # --- behaviours ---------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ SCHEDULES = {
     "start scheduled campaigns": ("campaigns.tasks.start_due_campaigns", 1),
     "deliver due webhooks": ("messaging.tasks.deliver_webhooks", 1),
     "send monthly subscription reminders": ("campaigns.tasks.send_monthly_reminders", 60),
+    "fetch message prices": ("messaging.tasks.fetch_prices", 5),
     "prune idempotency records": ("messaging.tasks.prune_idempotency_records", 60),
     "verify consent states against the ledger": ("consent.tasks.verify_consent_states", 7 * 1440),
     "publish the daily ledger root": ("consent.tasks.publish_ledger_root", 1440),
