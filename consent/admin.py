@@ -213,6 +213,8 @@ class ContactAdmin(PhoneSearchMixin, BigTableAdmin):
                 "consent_overview": consent_overview(contact),
                 "ledger": [(event, json.dumps(event.evidence, indent=1)) for event in events],
                 "can_record_opt_out": request.user.has_perm("consent.record_opt_out"),
+                # Compliance: the consent evidence pack of the number (campaigns.evidence).
+                "can_make_evidence_pack": request.user.has_perm("consent.export_consent"),
             }
         return super().change_view(request, object_id, form_url, extra_context)
 
