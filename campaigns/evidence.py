@@ -421,7 +421,9 @@ class _Pack:
         return {
             "provider_sid": m.provider_sid,
             "received_at": m.received_at,
-            "body": None if self.erased else m.body,
+            "body": None if (self.erased or m.body_purged_at) else m.body,
+            "body_sha256": m.body_sha256 or hashlib.sha256(m.body.encode()).hexdigest(),
+            "body_purged_at": m.body_purged_at,
             "intent": m.intent,
             "matched": m.matched,
         }

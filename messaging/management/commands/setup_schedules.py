@@ -13,6 +13,10 @@ SCHEDULES = {
     "deliver due webhooks": ("messaging.tasks.deliver_webhooks", 1),
     "send monthly subscription reminders": ("campaigns.tasks.send_monthly_reminders", 60),
     "prune idempotency records": ("messaging.tasks.prune_idempotency_records", 60),
+    "purge message bodies and payloads past retention": (
+        "messaging.tasks.purge_expired_records",
+        24 * 60,
+    ),
 }
 
 
