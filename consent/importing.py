@@ -15,18 +15,26 @@ the keys it has seen (a real import finds them in the ledger).
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
 import tablib
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from openpyxl import load_workbook
 
 from . import services
+from .import_jobs import RUNNING, ImportJob, ImportRejectedRow, ImportStatus
 from .models import ConsentEvent, ConsentMethod, Suppression, SuppressionReason
 from .phones import phone_hash
 from .resources import _COLUMN_OF_CODE, _COLUMN_OF_FIELD, ConsentImportResource, RowPlan
@@ -80,6 +88,55 @@ class ImportTotals:
         self.new += batch.new
         self.skip += batch.skip
         self.invalid += batch.invalid
+
+
+class ImportFileError(ValueError):
+    """The file cannot be read as a consent import; the message says why."""
+
+
+def read_rows(path: Path, fmt: str | None, stack: ExitStack) -> tuple[list[str], Iterator]:
+    """The header and an iterator of (spreadsheet row number, cells) for a CSV or XLSX file.
+
+    CSV is UTF-8, with or without BOM; XLSX is read from its first sheet. `fmt` defaults to the
+    file's extension. Raises ImportFileError if the file cannot be opened or has no header.
+    """
+    fmt = (fmt or path.suffix.lstrip(".")).lower()
+    if fmt not in ("csv", "xlsx"):
+        raise ImportFileError(f"Cannot tell the format of {path.name}: give --format csv or xlsx.")
+    try:
+        if fmt == "xlsx":
+            workbook = load_workbook(path, read_only=True, data_only=True)
+            stack.callback(workbook.close)
+            rows = workbook.worksheets[0].iter_rows(values_only=True)
+        else:
+            rows = csv.reader(stack.enter_context(path.open(encoding="utf-8-sig", newline="")))
+        header = next(rows, None)
+    except Exception as exc:  # OSError, zip, XML and decoding errors alike
+        raise ImportFileError(f"Cannot read {path.name} as {fmt.upper()}: {exc}") from exc
+    if not header:
+        raise ImportFileError(f"{path.name} is empty: the first row must name the columns.")
+    header = ["" if h is None else str(h) for h in header]
+    numbered = (
+        (line, row)
+        for line, row in enumerate(rows, start=2)
+        if any(cell not in (None, "") for cell in row)
+    )
+    return header, numbered
+
+
+def fit_cells(rows: Iterable[tuple[int, Any]], width: int) -> Iterator[tuple[int, list]]:
+    """Each row cut or padded to the header's width; cells past it must be empty."""
+    for line, row in rows:
+        yield line, _fit(row, width, line)
+
+
+def _fit(row: Any, width: int, line: int) -> list:
+    cells = list(row)
+    if len(cells) > width:
+        if any(cell not in (None, "") for cell in cells[width:]):
+            raise ImportFileError(f"Row {line} has more cells than the header row has columns.")
+        cells = cells[:width]
+    return cells + [""] * (width - len(cells))
 
 
 class _RolledBack(Exception):
@@ -225,3 +282,155 @@ class BatchImport:
                     created=answer.created,
                 )
             )
+
+
+# --- the admin's import job (consent.import_jobs), run by consent.tasks -------------------------
+
+JOB_LEASE = timedelta(minutes=5)
+JOB_LABEL = "admin import"
+
+
+def import_job_create(*, upload: UploadedFile, file_format: str, by) -> ImportJob:
+    """Store an uploaded file as a job to check; the caller queues its check
+    (`consent.tasks.import_job_check`)."""
+    return ImportJob.objects.create(
+        file=upload, file_name=Path(upload.name).name[:255], file_format=file_format, created_by=by
+    )
+
+
+def import_job_confirm(*, job: ImportJob, by) -> bool:
+    """checked --confirm--> importing (a guarded update). False: not checked, or confirmed by
+    someone else first. The caller queues `consent.tasks.import_job_run`."""
+    with transaction.atomic():
+        moved = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.CHECKED).update(
+            status=ImportStatus.IMPORTING,
+            confirmed_at=timezone.now(),
+            processed_rows=0,
+            new_rows=0,
+            skipped_rows=0,
+            invalid_rows=0,
+            lease_expires_at=None,
+        )
+        if moved:
+            ImportRejectedRow.objects.filter(job=job).delete()  # the import lists its own
+    return bool(moved)
+
+
+def _claim(job_id: int, status: str) -> ImportJob | None:
+    """Take the job for this worker unless another one holds its lease (a redelivered task)."""
+    now = timezone.now()
+    claimed = (
+        ImportJob.objects.filter(pk=job_id, status=status)
+        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
+        .update(lease_expires_at=now + JOB_LEASE)
+    )
+    return ImportJob.objects.select_related("created_by").get(pk=job_id) if claimed else None
+
+
+def _fail(job: ImportJob, message: str) -> None:
+    ImportJob.objects.filter(pk=job.pk, status__in=RUNNING).update(
+        status=ImportStatus.FAILED, error=message[:2000], finished_at=timezone.now()
+    )
+
+
+def _count(job: ImportJob, report: BatchReport) -> None:
+    """Add one batch's figures to the job and renew its lease."""
+    ImportRejectedRow.objects.bulk_create(
+        ImportRejectedRow(job=job, line=r.line, reasons=r.reasons) for r in report.rejected
+    )
+    ImportJob.objects.filter(pk=job.pk).update(
+        processed_rows=F("processed_rows") + report.total,
+        new_rows=F("new_rows") + report.new,
+        skipped_rows=F("skipped_rows") + report.skip,
+        invalid_rows=F("invalid_rows") + report.invalid,
+        lease_expires_at=timezone.now() + JOB_LEASE,
+    )
+
+
+def _preview_row(recorded: Recorded) -> dict[str, Any]:
+    return {
+        "line": recorded.line,
+        "phone": recorded.phone,
+        "program": recorded.program,
+        "occurred_at": recorded.occurred_at.isoformat(),
+        "kind": recorded.kind,
+        "status": recorded.status,
+        "outcome": "new" if recorded.created else "skipped",
+    }
+
+
+def import_job_check(*, job_id: int) -> str:
+    """Dry-run the whole file: count it, keep the first rows and every rejected row."""
+    job = _claim(job_id, ImportStatus.CHECKING)
+    if job is None:
+        return "not claimed"
+    ImportRejectedRow.objects.filter(job=job).delete()  # a retried check starts over
+    ImportJob.objects.filter(pk=job.pk).update(
+        processed_rows=0, new_rows=0, skipped_rows=0, invalid_rows=0
+    )
+    preview: list[dict[str, Any]] = []
+
+    def on_batch(report: BatchReport) -> None:
+        room = settings.IMPORT_PREVIEW_ROWS - len(preview)
+        preview.extend(_preview_row(r) for r in report.recorded[: max(room, 0)])
+        _count(job, report)
+
+    try:
+        with ExitStack() as stack:
+            header, rows = read_rows(Path(job.file.path), job.file_format, stack)
+            importer = BatchImport(
+                header=header,
+                file_name=job.file_name,
+                dry_run=True,
+                user=job.created_by,
+                recorded_by_label=JOB_LABEL,
+            )
+            totals = importer.run(fit_cells(rows, len(header)), on_batch=on_batch)
+    except ValueError as exc:  # ImportFileError, missing columns: the person fixes the file
+        _fail(job, str(exc))
+        return "failed"
+    except Exception as exc:
+        _fail(job, f"Unexpected error: {exc!r}")
+        raise
+    ImportJob.objects.filter(pk=job.pk, status=ImportStatus.CHECKING).update(
+        status=ImportStatus.CHECKED,
+        total_rows=totals.total,
+        checked_new=totals.new,
+        checked_skipped=totals.skip,
+        checked_invalid=totals.invalid,
+        preview=preview,
+        checked_at=timezone.now(),
+        lease_expires_at=None,
+    )
+    return "checked"
+
+
+def import_job_run(*, job_id: int) -> str:
+    """Import the good rows, committing each batch with the job's counts; a retried task (a
+    worker died) resumes after the last committed batch."""
+    job = _claim(job_id, ImportStatus.IMPORTING)
+    if job is None:
+        return "not claimed"
+    try:
+        with ExitStack() as stack:
+            header, rows = read_rows(Path(job.file.path), job.file_format, stack)
+            importer = BatchImport(
+                header=header,
+                file_name=job.file_name,
+                user=job.created_by,
+                recorded_by_label=JOB_LABEL,
+            )
+            remaining = islice(fit_cells(rows, len(header)), job.processed_rows, None)
+            while batch := list(islice(remaining, importer.batch_rows)):
+                with transaction.atomic():
+                    _count(job, importer.import_batch(batch))
+    except ValueError as exc:
+        _fail(job, str(exc))
+        return "failed"
+    except Exception as exc:
+        _fail(job, f"Unexpected error: {exc!r}")
+        raise
+    ImportJob.objects.filter(pk=job.pk, status=ImportStatus.IMPORTING).update(
+        status=ImportStatus.DONE, finished_at=timezone.now(), lease_expires_at=None
+    )
+    return "done"

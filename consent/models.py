@@ -506,3 +506,6 @@ class Suppression(models.Model):
     @property
     def is_active(self) -> bool:
         return self.lifted_at is None
+
+
+from .import_jobs import ImportJob, ImportRejectedRow, ImportStatus  # noqa: E402, F401

@@ -15,58 +15,16 @@ The file is read and imported in batches of `CHUNK_ROWS` rows, each committed on
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from openpyxl import load_workbook
 
-from consent.importing import BatchImport, BatchReport
+from consent.importing import BatchImport, BatchReport, ImportFileError, fit_cells, read_rows
 
 CHUNK_ROWS = 1000
-
-
-def read_rows(path: Path, fmt: str | None, stack: ExitStack) -> tuple[list[str], Iterator]:
-    """The header and an iterator of (spreadsheet row number, cells) for a CSV or XLSX file.
-
-    CSV is UTF-8, with or without BOM; XLSX is read from its first sheet. `fmt` defaults to the
-    file's extension. Raises CommandError if the file cannot be opened or has no header.
-    """
-    fmt = (fmt or path.suffix.lstrip(".")).lower()
-    if fmt not in ("csv", "xlsx"):
-        raise CommandError(f"Cannot tell the format of {path.name}: give --format csv or xlsx.")
-    try:
-        if fmt == "xlsx":
-            workbook = load_workbook(path, read_only=True, data_only=True)
-            stack.callback(workbook.close)
-            rows = workbook.worksheets[0].iter_rows(values_only=True)
-        else:
-            rows = csv.reader(stack.enter_context(path.open(encoding="utf-8-sig", newline="")))
-        header = next(rows, None)
-    except Exception as exc:  # OSError, zip, XML and decoding errors alike
-        raise CommandError(f"Cannot read {path.name} as {fmt.upper()}: {exc}") from exc
-    if not header:
-        raise CommandError(f"{path.name} is empty: the first row must name the columns.")
-    header = ["" if h is None else str(h) for h in header]
-    numbered = (
-        (line, row)
-        for line, row in enumerate(rows, start=2)
-        if any(cell not in (None, "") for cell in row)
-    )
-    return header, numbered
-
-
-def _fit(row: Any, width: int, line: int) -> list:
-    cells = list(row)
-    if len(cells) > width:
-        if any(cell not in (None, "") for cell in cells[width:]):
-            raise CommandError(f"Row {line} has more cells than the header row has columns.")
-        cells = cells[:width]
-    return cells + [""] * (width - len(cells))
 
 
 class Command(BaseCommand):
@@ -87,9 +45,9 @@ class Command(BaseCommand):
             user = get_user_model().objects.filter(username=options["user"]).first()
             if user is None:
                 raise CommandError(f"No user “{options['user']}”.")
-        with ExitStack() as stack:
-            header, rows = read_rows(path, options["format"], stack)
-            try:
+        try:
+            with ExitStack() as stack:
+                header, rows = read_rows(path, options["format"], stack)
                 batch_import = BatchImport(
                     header=header,
                     file_name=path.name,
@@ -98,15 +56,14 @@ class Command(BaseCommand):
                     recorded_by_label="import_consent",
                     batch_rows=CHUNK_ROWS,
                 )
-            except ValueError as exc:
-                raise CommandError(str(exc)) from exc
 
-            def report(batch: BatchReport) -> None:
-                for rejected in batch.rejected:
-                    self.stdout.write(str(rejected))
+                def report(batch: BatchReport) -> None:
+                    for rejected in batch.rejected:
+                        self.stdout.write(str(rejected))
 
-            fitted = ((line, _fit(row, len(header), line)) for line, row in rows)
-            totals = batch_import.run(fitted, on_batch=report)
+                totals = batch_import.run(fit_cells(rows, len(header)), on_batch=report)
+        except (ImportFileError, ValueError) as exc:
+            raise CommandError(str(exc)) from exc
         self.stdout.write(
             f"{path.name}: {totals.total} rows: {totals.new} new, {totals.skip} skipped "
             f"(already imported), {totals.invalid} invalid, 0 failed"
