@@ -116,7 +116,7 @@ class ImportJobAdmin(ReadOnlyAdminMixin, BigTableAdmin):
         rejected = list(job.rejected_rows.order_by("line")[offset : offset + REJECTED_PER_PAGE + 1])
         context = {
             **self.admin_site.each_context(request),
-            "title": str(job),
+            "title": f"Import of {job.file_name}",
             "job": job,
             "opts": self.model._meta,
             "original": job,
