@@ -17,7 +17,7 @@ from django.http import FileResponse, Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -67,6 +67,28 @@ class EvidencePackView(APIView):
             ),
             429: OpenApiResponse(ErrorSerializer, description="Over the client's rate."),
         },
+        examples=[
+            OpenApiExample(
+                "Nothing recorded",
+                value={
+                    "code": "not_found",
+                    "message": "Nothing is recorded for +14155550199.",
+                    "fields": {},
+                },
+                response_only=True,
+                status_codes=["404"],
+            ),
+            OpenApiExample(
+                "Bad phone",
+                value={
+                    "code": "invalid_phone",
+                    "message": "“555” is not a valid phone number: it has too few digits.",
+                    "fields": {"phone": ["“555” is not a valid phone number."]},
+                },
+                response_only=True,
+                status_codes=["400"],
+            ),
+        ],
     )
     def get(self, request: Request, phone: str) -> FileResponse:
         e164 = normalize_phone(phone)  # InvalidPhoneNumber: 400 invalid_phone
