@@ -30,7 +30,11 @@ class InboundMessage(models.Model):
     raw = models.JSONField(default=dict)
     received_at = models.DateTimeField(default=timezone.now)
     body_sha256 = models.CharField(
-        max_length=64, blank=True, help_text="SHA-256 of the body, kept when the body is purged."
+        max_length=64,
+        blank=True,
+        default="",
+        db_default="",  # set-based inserts (fan-out, webhooks) name only the columns they fill
+        help_text="SHA-256 of the body, kept when the body is purged.",
     )
     body_purged_at = models.DateTimeField(null=True, blank=True)
     raw_purged_at = models.DateTimeField(null=True, blank=True)
