@@ -197,7 +197,7 @@ def test_it_flags_a_revocation_recorded_after_its_deadline(history, tmp_path):
     late = [r for r in read(make_pack(tmp_path), "revocations.json") if r["method"] == "email"]
 
     assert late[0]["deadline_met"] is False
-    assert "class=\"bad\">no</span>" in read(tmp_path / "pack.zip", "summary.html")
+    assert 'class="bad">no</span>' in read(tmp_path / "pack.zip", "summary.html")
 
 
 def test_it_records_who_made_the_pack_and_when(history, tmp_path):
