@@ -18,6 +18,7 @@ from consent.phones import InvalidPhoneNumber
 from messaging.models import OutboundMessage
 from templates.models import TemplateVersion, VersionStatus
 
+from . import evidence_admin  # noqa: F401 (registers the evidence pack admin)
 from .audiences import AudienceFilterError, audience_contacts
 from .models import Audience, Campaign, CampaignEvent, CampaignStatus, CampaignVariant
 from .services import (

@@ -313,3 +313,29 @@ class FlowRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.flow} → {self.contact_id} ({self.outcome})"
+
+
+class EvidencePack(models.Model):
+    """A consent evidence pack was made for a number (`campaigns.evidence`): who, when, which
+    number, and the SHA-256 of its manifest (which holds every other file's hash). Append-only.
+    """
+
+    phone = models.CharField(max_length=16, db_index=True)
+    contact = models.ForeignKey(
+        "consent.Contact", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    made_at = models.DateTimeField(default=timezone.now)
+    made_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    made_by_label = models.CharField(
+        max_length=200, blank=True, help_text="Command, API client or page that asked for it."
+    )
+    files = models.PositiveIntegerField(default=0)
+    manifest_sha256 = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-made_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Evidence pack for {self.phone} ({self.made_at:%Y-%m-%d %H:%M})"

@@ -11,4 +11,5 @@ urlpatterns = [
     path("", include("consent.api")),
     path("", include("messaging.api.messages")),
     path("", include("campaigns.api")),
+    path("", include("campaigns.evidence_views")),
 ]

@@ -218,6 +218,17 @@ SPECTACULAR_SETTINGS = {
 IMPORT_EXPORT_USE_TRANSACTIONS = True
 IMPORT_EXPORT_SKIP_ADMIN_LOG = False
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
+# Consent imports commit per batch of this many rows (one transaction, contacts locked in id
+# order); the admin's import job shows this many rows of the file in its preview.
+IMPORT_BATCH_ROWS = env.int("IMPORT_BATCH_ROWS", default=1000)
+IMPORT_PREVIEW_ROWS = env.int("IMPORT_PREVIEW_ROWS", default=20)
+
+# --- Records retention (compliance owns these) ----------------------------------------------
+# Message bodies and raw provider payloads older than this many days are purged daily (a
+# SHA-256 of each body is kept). The consent ledger, confirmations and suppressions are kept.
+RETENTION_MESSAGE_BODY_DAYS = env.int("RETENTION_MESSAGE_BODY_DAYS", default=400)
+RETENTION_WEBHOOK_PAYLOAD_DAYS = env.int("RETENTION_WEBHOOK_PAYLOAD_DAYS", default=400)
+RETENTION_PURGE_BATCH = env.int("RETENTION_PURGE_BATCH", default=2000)
 
 # --- Content checks (compliance owns these) -------------------------------------------------
 # Links in messages must be on these branded domains (subdomains included).

@@ -16,10 +16,9 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
-from import_export.admin import ImportMixin
-from import_export.formats.base_formats import CSV, XLSX
 
 from . import services
+from .admin_import import import_upload_view
 from .admin_tools import BigTableAdmin, ReadOnlyAdminMixin, form_action
 from .models import (
     ConsentEvent,
@@ -33,7 +32,6 @@ from .models import (
     Tag,
 )
 from .phones import normalize_phone, phone_hash, try_normalize_phone
-from .resources import ConsentImportResource
 from .selectors import consent_overview
 
 STATUS_BADGES = {
@@ -213,6 +211,8 @@ class ContactAdmin(PhoneSearchMixin, BigTableAdmin):
                 "consent_overview": consent_overview(contact),
                 "ledger": [(event, json.dumps(event.evidence, indent=1)) for event in events],
                 "can_record_opt_out": request.user.has_perm("consent.record_opt_out"),
+                # Compliance: the consent evidence pack of the number (campaigns.evidence).
+                "can_make_evidence_pack": request.user.has_perm("consent.export_consent"),
             }
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -375,7 +375,7 @@ class ExportForm(forms.Form):
 
 
 @admin.register(ConsentEvent)
-class ConsentEventAdmin(ImportMixin, ReadOnlyAdminMixin, PhoneSearchMixin, BigTableAdmin):
+class ConsentEventAdmin(ReadOnlyAdminMixin, PhoneSearchMixin, BigTableAdmin):
     list_display = [
         "occurred_at",
         "phone",
@@ -391,13 +391,6 @@ class ConsentEventAdmin(ImportMixin, ReadOnlyAdminMixin, PhoneSearchMixin, BigTa
     search_fields = ["=source"]
     search_help_text = "A phone number in any format, or an exact source."
     change_list_template = "admin/consent/consentevent/change_list.html"
-    # Import: contacts with their consent, through the consent service (preview, then confirm).
-    resource_classes = [ConsentImportResource]
-    import_formats = [CSV, XLSX]
-    # A refused row is shown with its values and the reason; never a traceback.
-    import_error_display = ("message", "row")
-    # Keep our change list (its Export link); it links to the import page itself.
-    import_export_change_list_template = None
 
     def has_import_permission(self, request) -> bool:
         return request.user.has_perm("consent.import_consent")
@@ -419,6 +412,12 @@ class ConsentEventAdmin(ImportMixin, ReadOnlyAdminMixin, PhoneSearchMixin, BigTa
                 "export/",
                 self.admin_site.admin_view(self.export_view),
                 name="consent_consentevent_export",
+            ),
+            # Import: a file checked, then imported, by django-q2 tasks (consent/admin_import.py).
+            path(
+                "import/",
+                self.admin_site.admin_view(lambda request: import_upload_view(request, self)),
+                name="consent_consentevent_import",
             ),
             *super().get_urls(),
         ]

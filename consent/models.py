@@ -721,3 +721,6 @@ class LedgerRoot(models.Model):
 
     def delete(self, *args, **kwargs):
         raise LedgerImmutableError("Published ledger roots are never deleted.")
+
+
+from .import_jobs import ImportJob, ImportRejectedRow, ImportStatus  # noqa: E402, F401

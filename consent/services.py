@@ -124,12 +124,7 @@ def _record_many(
     """Append one event per program, in one INSERT, and bring their states up to date, in one
     upsert. A program whose idempotency key was seen before gets its first event back instead.
     The caller holds the contact's lock, so no one else writes these states meanwhile."""
-    wanted = [k for k in keys if k]
-    seen = (
-        {e.idempotency_key: e for e in ConsentEvent.objects.filter(idempotency_key__in=wanted)}
-        if wanted
-        else {}
-    )
+    seen = _events_by_key(keys)
     fresh = [
         build_event(
             contact=contact,
@@ -160,6 +155,14 @@ def _record_many(
 
     webhook_emit_consent([r.event for r in results if r.created])
     return results
+
+
+def _events_by_key(keys: list[str | None]) -> dict[str, ConsentEvent]:
+    """The ledger events already recorded under these idempotency keys."""
+    wanted = [k for k in keys if k]
+    if not wanted:
+        return {}
+    return {e.idempotency_key: e for e in ConsentEvent.objects.filter(idempotency_key__in=wanted)}
 
 
 def build_event(
@@ -367,24 +370,15 @@ def consent_opt_in(
     program's one in effect at `occurred_at`.
     """
     occurred_at = occurred_at or timezone.now()
-    _check_provenance(method, source, occurred_at)
-    if not program.active:
-        raise ConsentError(f"Program “{program}” is not active.", code="program_inactive")
-    if disclosure is not None and disclosure.program_id != program.pk:
-        raise ConsentError(
-            f"{disclosure} belongs to another program.", code="wrong_disclosure", field="disclosure"
-        )
+    _check_opt_in(program, method, source, occurred_at, disclosure)
     disclosure = disclosure or program.current_disclosure(at=occurred_at)
     with transaction.atomic():
         contact = _locked(_resolve_contact(contact, phone))
         _refuse_erased(contact)
         previous = _state_of(contact, program)
-        was_out = previous is not None and previous.status == ConsentStatus.OPTED_OUT
-        kind = ConsentKind.RE_OPT_IN if was_out else ConsentKind.OPT_IN
-        needs_confirmation = program.double_opt_in and not confirmed
-        status = ConsentStatus.PENDING if needs_confirmation else ConsentStatus.OPTED_IN
-        if previous and previous.status == ConsentStatus.OPTED_IN and needs_confirmation:
-            status = ConsentStatus.OPTED_IN  # already confirmed once; a repeat form stays in
+        kind, status = _opt_in_outcome(
+            program, previous.status if previous else None, confirmed=confirmed
+        )
         return _record(
             contact=contact,
             program=program,
@@ -400,6 +394,208 @@ def consent_opt_in(
             recorded_by_label=recorded_by_label,
             idempotency_key=idempotency_key,
         )
+
+
+def _check_opt_in(
+    program: Program,
+    method: str,
+    source: str,
+    occurred_at: datetime,
+    disclosure: Disclosure | None,
+) -> None:
+    """The opt-in rules that need no contact: provenance, an active program, its disclosure."""
+    _check_provenance(method, source, occurred_at)
+    if not program.active:
+        raise ConsentError(f"Program “{program}” is not active.", code="program_inactive")
+    if disclosure is not None and disclosure.program_id != program.pk:
+        raise ConsentError(
+            f"{disclosure} belongs to another program.", code="wrong_disclosure", field="disclosure"
+        )
+
+
+def _opt_in_outcome(
+    program: Program, previous: str | None, *, confirmed: bool
+) -> tuple[ConsentKind, ConsentStatus]:
+    """The kind of an opt-in event and the status it leaves, given the current status."""
+    kind = ConsentKind.RE_OPT_IN if previous == ConsentStatus.OPTED_OUT else ConsentKind.OPT_IN
+    needs_confirmation = program.double_opt_in and not confirmed
+    status = ConsentStatus.PENDING if needs_confirmation else ConsentStatus.OPTED_IN
+    if previous == ConsentStatus.OPTED_IN and needs_confirmation:
+        status = ConsentStatus.OPTED_IN  # already confirmed once; a repeat form stays in
+    return kind, status
+
+
+# --- the batched path (imports) ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OptIn:
+    """One opt-in for `consent_opt_in_many`: what `consent_opt_in` takes for one person.
+
+    `phone` is E.164. `contact_fields` (names, e-mail) fill the contact's blank fields, as an
+    import does; a new contact is created with them.
+    """
+
+    phone: str
+    program: Program
+    source: str
+    occurred_at: datetime
+    disclosure: Disclosure | None = None
+    evidence: dict[str, Any] | None = None
+    idempotency_key: str | None = None
+    contact_fields: dict[str, str] | None = None
+
+
+def consent_opt_in_many(
+    *,
+    opt_ins: list[OptIn],
+    method: str,
+    recorded_by=None,
+    recorded_by_label: str = "",
+) -> list[Recorded | ConsentError]:
+    """Record many opt-ins in one transaction, with the rules and result of calling
+    `consent_opt_in` for each in turn (after filling the contact's blank fields).
+
+    One answer per opt-in, in order: what `consent_opt_in` returns, or the ConsentError it
+    would raise (nothing is written for that one). The contacts are created in one statement
+    and locked in id order (so two batches never deadlock, and a STOP waits for at most one
+    batch); the events are inserted and the states upserted a few statements per batch.
+    A repeated idempotency key, in the ledger or earlier in the batch, gives the first event.
+    """
+    answers: list[Recorded | ConsentError | None] = [None] * len(opt_ins)
+    valid: list[int] = []
+    for i, item in enumerate(opt_ins):
+        try:
+            _check_opt_in(item.program, method, item.source, item.occurred_at, item.disclosure)
+            valid.append(i)
+        except ConsentError as exc:
+            answers[i] = exc
+    with transaction.atomic():
+        contacts = _contacts_for([opt_ins[i] for i in valid])
+        disclosures = _disclosures_of({opt_ins[i].program.pk for i in valid})
+        states = {
+            (s.contact_id, s.program_id): (s.status, s.since)
+            for s in ConsentState.objects.filter(contact__in=list(contacts.values()))
+        }
+        seen = _events_by_key([opt_ins[i].idempotency_key for i in valid])
+        fresh: list[ConsentEvent] = []
+        for i in valid:
+            item = opt_ins[i]
+            contact = contacts[item.phone]
+            if contact.erased_at:
+                answers[i] = ConsentError(f"{contact} was erased on request.", code="erased")
+                continue
+            pair = (contact.pk, item.program.pk)
+            previous = states.get(pair)
+            kind, status = _opt_in_outcome(
+                item.program, previous[0] if previous else None, confirmed=False
+            )
+            key = item.idempotency_key
+            if key and key in seen:
+                answers[i] = Recorded(seen[key], created=False)
+                continue
+            disclosure = item.disclosure or _in_effect(disclosures, item.program, item.occurred_at)
+            event = build_event(
+                contact=contact,
+                program=item.program,
+                kind=kind,
+                status=status,
+                method=method,
+                source=item.source,
+                occurred_at=item.occurred_at,
+                disclosure=disclosure,
+                evidence=item.evidence,
+                note="",
+                recorded_by=recorded_by,
+                recorded_by_label=recorded_by_label,
+                idempotency_key=key,
+            )
+            fresh.append(event)
+            if key:
+                seen[key] = event
+            answers[i] = Recorded(event, created=True)
+            # Later in the batch this event is the state unless it is back-dated (an event
+            # of this batch has a higher id than any before it, so a tie goes to it).
+            if previous is None or previous[1] <= item.occurred_at:
+                states[pair] = (status, item.occurred_at)
+        for chunk in _chunks(fresh, 500):
+            _insert_events(chunk)
+        for wave in _waves(fresh):
+            for chunk in _chunks(wave, 1000):
+                _apply_to_states(chunk)
+        from messaging.outbound_webhooks import webhook_emit_consent
+
+        webhook_emit_consent(fresh)
+    return answers  # type: ignore[return-value]
+
+
+def _contacts_for(opt_ins: list[OptIn]) -> dict[str, Contact]:
+    """The contact of each number, created if new, locked in id order; blank fields filled in
+    the order the opt-ins give them (what `contact_get_or_create` and a fill-in would do)."""
+    wanted: dict[str, dict[str, str]] = {}
+    for item in opt_ins:
+        fields = wanted.setdefault(item.phone, {})
+        for name, value in (item.contact_fields or {}).items():
+            if value and not fields.get(name):
+                fields[name] = value
+    if not wanted:
+        return {}
+    Contact.objects.bulk_create(
+        [
+            Contact(phone=phone, phone_hash=phone_hash(phone), **fields)
+            for phone, fields in wanted.items()
+        ],
+        ignore_conflicts=True,
+        batch_size=500,
+    )
+    found = Contact.objects.filter(phone__in=list(wanted)).order_by("pk")
+    if connection.features.has_select_for_update:
+        found = found.select_for_update()
+    contacts = {c.phone: c for c in found}
+    blank: dict[str, list[Contact]] = {}
+    for phone, contact in contacts.items():
+        changed = [n for n, v in wanted[phone].items() if v and not getattr(contact, n)]
+        for name in changed:
+            setattr(contact, name, wanted[phone][name])
+        if changed:
+            blank.setdefault(tuple(sorted(changed)), []).append(contact)
+    for names, group in blank.items():
+        Contact.objects.bulk_update(group, list(names), batch_size=500)
+    return contacts
+
+
+def _disclosures_of(program_ids: set[int]) -> dict[int, list[Disclosure]]:
+    """Each program's disclosures, the one `Program.current_disclosure` would pick first."""
+    by_program: dict[int, list[Disclosure]] = {}
+    for d in Disclosure.objects.filter(program_id__in=program_ids).order_by(
+        "-effective_at", "-version"
+    ):
+        by_program.setdefault(d.program_id, []).append(d)
+    return by_program
+
+
+def _in_effect(
+    disclosures: dict[int, list[Disclosure]], program: Program, at: datetime
+) -> Disclosure | None:
+    return next((d for d in disclosures.get(program.pk, []) if d.effective_at <= at), None)
+
+
+def _waves(events: list[ConsentEvent]) -> list[list[ConsentEvent]]:
+    """The events split so no (contact, program) appears twice in one upsert, in order."""
+    waves: list[list[ConsentEvent]] = []
+    count: dict[tuple[int, int], int] = {}
+    for event in events:
+        pair = (event.contact_id, event.program_id)
+        n = count.get(pair, 0)
+        count[pair] = n + 1
+        if n == len(waves):
+            waves.append([])
+        waves[n].append(event)
+    return waves
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def consent_confirm(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from . import importing
 from .consistency import consent_state_check
 from .ledger_chain import root_publish, root_write
 
@@ -30,3 +31,13 @@ def publish_ledger_root() -> dict:
         folder.mkdir(parents=True, exist_ok=True)
         written = str(root_write(root, folder))
     return {"date": root.date.isoformat(), "root_hash": root.root_hash, "file": written}
+
+
+def import_job_check(job_id: int) -> str:
+    """Dry-run an uploaded file: counts, first rows, every rejected row (see consent.importing)."""
+    return importing.import_job_check(job_id=job_id)
+
+
+def import_job_run(job_id: int) -> str:
+    """Import a confirmed file's good rows, one committed batch at a time."""
+    return importing.import_job_run(job_id=job_id)

@@ -11,6 +11,10 @@ TIMEOUTS = {
     "messaging.tasks.dispatch": 110,
     "messaging.tasks.reconcile_leases": 110,
     "campaigns.tasks.fanout_campaign": 600,
+    # A whole file; a redelivered task finds the job's lease held (consent.importing).
+    "consent.tasks.import_job_check": 3600,
+    "consent.tasks.import_job_run": 3600,
+    "messaging.tasks.purge_expired_records": 110,
 }
 
 

@@ -7,6 +7,7 @@ from django.conf import settings
 from .dispatch import Dispatcher
 from .queueing import enqueue
 from .reconcile import reconcile_expired_leases
+from .retention import retention_purge
 from .webhook_delivery import webhook_deliver_due
 
 
@@ -54,3 +55,12 @@ def prune_idempotency_records() -> int:
     cutoff = timezone.now() - timedelta(hours=settings.API_IDEMPOTENCY_TTL_HOURS)
     deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
     return deleted
+
+
+def purge_expired_records() -> dict:
+    """Purge message bodies and raw payloads past their retention (daily; see
+    messaging/retention.py); a run cut short by its time budget queues the next one."""
+    report = retention_purge(budget_seconds=90)
+    if report.more:
+        enqueue("messaging.tasks.purge_expired_records")
+    return report.__dict__

@@ -29,6 +29,15 @@ class InboundMessage(models.Model):
     body = models.TextField(blank=True)
     raw = models.JSONField(default=dict)
     received_at = models.DateTimeField(default=timezone.now)
+    body_sha256 = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        db_default="",  # set-based inserts (fan-out, webhooks) name only the columns they fill
+        help_text="SHA-256 of the body, kept when the body is purged.",
+    )
+    body_purged_at = models.DateTimeField(null=True, blank=True)
+    raw_purged_at = models.DateTimeField(null=True, blank=True)
     contact = models.ForeignKey(
         Contact, on_delete=models.PROTECT, null=True, blank=True, related_name="inbound_messages"
     )
@@ -68,6 +77,7 @@ class StatusCallback(models.Model):
     error_code = models.PositiveIntegerField(null=True, blank=True)
     raw = models.JSONField(default=dict)
     received_at = models.DateTimeField(default=timezone.now)
+    raw_purged_at = models.DateTimeField(null=True, blank=True)
     message = models.ForeignKey(
         "messaging.OutboundMessage",
         on_delete=models.CASCADE,

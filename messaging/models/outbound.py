@@ -163,6 +163,14 @@ class OutboundMessage(models.Model):
         related_name="replies",
     )
     body = models.TextField()
+    body_sha256 = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        db_default="",  # set-based inserts (fan-out, webhooks) name only the columns they fill
+        help_text="SHA-256 of the body, kept when the body is purged.",
+    )
+    body_purged_at = models.DateTimeField(null=True, blank=True)
     encoding = models.CharField(max_length=8, blank=True)
     segments = models.PositiveSmallIntegerField(default=1)
     status = models.CharField(

@@ -16,6 +16,10 @@ SCHEDULES = {
     "prune idempotency records": ("messaging.tasks.prune_idempotency_records", 60),
     "verify consent states against the ledger": ("consent.tasks.verify_consent_states", 7 * 1440),
     "publish the daily ledger root": ("consent.tasks.publish_ledger_root", 1440),
+    "purge message bodies and payloads past retention": (
+        "messaging.tasks.purge_expired_records",
+        24 * 60,
+    ),
 }
 
 
