@@ -455,8 +455,7 @@ def word_diff(old: str, new: str) -> list[tuple[str, str, str]]:
     a, b = _WORDS.findall(old), _WORDS.findall(new)
     matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
     return [
-        (op, "".join(a[a1:a2]), "".join(b[b1:b2]))
-        for op, a1, a2, b1, b2 in matcher.get_opcodes()
+        (op, "".join(a[a1:a2]), "".join(b[b1:b2])) for op, a1, a2, b1, b2 in matcher.get_opcodes()
     ]
 
 

@@ -219,7 +219,9 @@ class TemplateVersion(models.Model):
         blocking = [f for f in findings if f.severity == "block"]
         if blocking:
             named = "; ".join(f"{f.code}: {f.message}" for f in blocking)
-            raise TransitionError(f"{self} cannot be submitted: fix the blocking findings ({named}).")
+            raise TransitionError(
+                f"{self} cannot be submitted: fix the blocking findings ({named})."
+            )
         self._transition(
             frm=(VersionStatus.DRAFT,),
             to=VersionStatus.PENDING_REVIEW,

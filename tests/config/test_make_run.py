@@ -109,7 +109,7 @@ def test_it_lets_concurrent_writers_wait_for_the_sqlite_lock_instead_of_failing(
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         "DJANGO_SETTINGS_MODULE": "config.settings",
     }
-    result = subprocess.run(
+    result = subprocess.run(  # noqa: S603 (our own script, our own interpreter)
         [sys.executable, "-c", WRITERS], cwd=ROOT, env=env, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
@@ -137,7 +137,7 @@ def test_it_stops_both_processes_cleanly_on_ctrl_c(tmp_path):
     pid, fd = pty.fork()
     if pid == 0:  # the child: make in a terminal of its own, as a person runs it
         os.chdir(ROOT)
-        os.execvp("make", ["make", "run", f"PY={fake}", f"VENV={venv}"])
+        os.execvp("make", ["make", "run", f"PY={fake}", f"VENV={venv}"])  # noqa: S606, S607
     output = b""
 
     def read_for(seconds: float) -> None:

@@ -38,9 +38,7 @@ def test_it_shows_a_usable_reply_box_beside_nothing_at_every_width(
 ):
     browser_page.set_viewport_size({"width": width, "height": 900})
     admin_login(browser_page, live_server, support_agent().username)
-    browser_page.goto(
-        f"{live_server.url}/admin/messaging/conversation/{conversation.pk}/change/"
-    )
+    browser_page.goto(f"{live_server.url}/admin/messaging/conversation/{conversation.pk}/change/")
     box = browser_page.locator("#conversation-reply textarea")
     expect(box).to_be_visible()
     bounds = box.bounding_box()
@@ -53,9 +51,7 @@ def test_it_shows_a_usable_reply_box_beside_nothing_at_every_width(
 
 def test_it_posts_a_reply_typed_into_the_box(browser_page, live_server, conversation):
     admin_login(browser_page, live_server, support_agent().username)
-    browser_page.goto(
-        f"{live_server.url}/admin/messaging/conversation/{conversation.pk}/change/"
-    )
+    browser_page.goto(f"{live_server.url}/admin/messaging/conversation/{conversation.pk}/change/")
     browser_page.get_by_role("textbox", name="Reply").fill("It ships tomorrow morning.")
     browser_page.get_by_role("button", name="Send reply").click()
     expect(browser_page.locator(".messagelist")).to_contain_text("Reply queued")
