@@ -74,6 +74,7 @@ def _outcome(done: int, skipped: int, what: str) -> tuple[str, int]:
 @admin.register(Conversation)
 class ConversationAdmin(PhoneSearchMixin, BigTableAdmin):
     phone_lookup = "contact__phone"
+    phone_suffix_lookup = "contact__phone"
     list_display = ["contact", "sender", "status", "assignee", "last_message_at", "consent"]
     list_filter = ["status", AssigneeFilter, "sender"]
     list_select_related = ["contact", "sender", "assignee"]
