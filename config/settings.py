@@ -48,6 +48,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.middleware.StaffTimeZoneMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -105,6 +106,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
+# Dates and times in the admin: one format with the zone's abbreviation (config/formats/).
+FORMAT_MODULE_PATH = ["config.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=VAR_DIR / "staticfiles")
@@ -245,6 +248,8 @@ SMS_BUSINESS_HOURS = (
     "17:00",
     env.str("SMS_BUSINESS_TIME_ZONE", default="America/New_York"),
 )
+# The zone every time in the admin is shown in (with its abbreviation): the business's.
+ADMIN_TIME_ZONE = env.str("ADMIN_TIME_ZONE", default=SMS_BUSINESS_HOURS[2])
 
 # --- Twilio client -------------------------------------------------------------------------------
 TWILIO_TIMEOUT = env.float("TWILIO_TIMEOUT", default=10.0)
