@@ -95,14 +95,32 @@ def join(request: HttpRequest, slug: str) -> HttpResponse:
 def _render_join(
     request: HttpRequest, program: Program, form: JoinForm, *, status: int, refused: bool = False
 ) -> HttpResponse:
+    marketing = program.message_type == MessageType.MARKETING
     context = {
         "program": program,
         "disclosure": form.current,
         "form": form,
-        "marketing": program.message_type == MessageType.MARKETING,
+        "marketing": marketing,
+        "terms": _terms_not_in(form.current.text, program),
+        "condition": marketing and not _says(form.current.text, "not a condition of purchase"),
         "refused": refused,
     }
     return render(request, "consent/join.html", context, status=status)
+
+
+def _says(text: str, words: str) -> bool:
+    return words in " ".join(text.lower().split())
+
+
+def _terms_not_in(disclosure: str, program: Program) -> list[str]:
+    """The lines every sign-up page must show, less those the disclosure already says (a
+    reader should not meet "Msg & data rates may apply" twice)."""
+    lines = [
+        (f"{program.frequency_text}.", program.frequency_text.lower()),
+        ("Msg & data rates may apply.", "data rates may apply"),
+        ("Reply HELP for help, STOP to cancel.", "reply help"),
+    ]
+    return [line for line, words in lines if not (words and _says(disclosure, words))]
 
 
 def join_done(request: HttpRequest, slug: str) -> HttpResponse:
