@@ -19,6 +19,9 @@ DJANGO_ADMIN_KNOWN: frozenset[str] = frozenset(
         # The admin's breadcrumb links are told apart from the text around them by colour only
         # (Django's base.css, `.breadcrumbs a`).
         "link-in-text-block",
+        # The two-box multiple select (filter_horizontal, SelectFilter2.js) puts aria-label on
+        # a bare <span class="help-tooltip"> beside its search boxes.
+        "aria-prohibited-attr",
     }
 )
 

@@ -132,3 +132,19 @@ def test_it_says_suppressed_for_a_program_the_person_never_joined(client, agent,
     row = row[: row.index("</tr>")]
     assert "Suppressed" in row and "Never opted in" not in row
     assert "ticket: T-12" in html  # the evidence, in the suppression panel
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_contact_page_reads_clearly_in_a_browser(browser_page, live_server, stopped_all):
+    from playwright.sync_api import expect
+
+    from tests.a11y import DJANGO_ADMIN_KNOWN, axe_violations
+    from tests.conftest import admin_login
+
+    admin_login(browser_page, live_server, "sam_support")
+    browser_page.goto(f"{live_server.url}/admin/consent/contact/{stopped_all.pk}/change/")
+    expect(browser_page.locator("#contact-suppressions h2")).to_contain_text("Suppressed")
+    expect(browser_page.locator("#contact-timeline")).to_contain_text("Blocked by the consent gate")
+    browser_page.screenshot(path="/tmp/t13d-contact.png", full_page=True)
+    assert axe_violations(browser_page, known=DJANGO_ADMIN_KNOWN) == []
