@@ -51,8 +51,9 @@ class Command(BaseCommand):
             if group is None and not user.is_superuser:
                 user.is_staff = user.is_superuser = True
                 user.save(update_fields=["is_staff", "is_superuser"])
-            # A password someone changed in the admin stays theirs unless the kept one is new.
-            if created or new:
+            # A password someone changed in the admin stays theirs unless the kept one is new;
+            # users made without one (seed_demo's marketer and reviewer) get the kept one.
+            if created or new or not user.password or not user.has_usable_password():
                 user.set_password(password)
                 user.save(update_fields=["password"])
             if group is not None:
