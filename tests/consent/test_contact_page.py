@@ -136,7 +136,9 @@ def test_it_says_suppressed_for_a_program_the_person_never_joined(client, agent,
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_the_contact_page_reads_clearly_in_a_browser(browser_page, live_server, stopped_all):
+def test_the_contact_page_reads_clearly_in_a_browser(
+    browser_page, live_server, stopped_all, tmp_path
+):
     from playwright.sync_api import expect
 
     from tests.a11y import DJANGO_ADMIN_KNOWN, axe_violations
@@ -146,5 +148,5 @@ def test_the_contact_page_reads_clearly_in_a_browser(browser_page, live_server, 
     browser_page.goto(f"{live_server.url}/admin/consent/contact/{stopped_all.pk}/change/")
     expect(browser_page.locator("#contact-suppressions h2")).to_contain_text("Suppressed")
     expect(browser_page.locator("#contact-timeline")).to_contain_text("Blocked by the consent gate")
-    browser_page.screenshot(path="/tmp/t13d-contact.png", full_page=True)
+    browser_page.screenshot(path=str(tmp_path / "contact.png"), full_page=True)
     assert axe_violations(browser_page, known=DJANGO_ADMIN_KNOWN) == []
