@@ -23,9 +23,11 @@ run: install
 	$(PY) manage.py setup_schedules
 	$(PY) manage.py ensure_admin --url http://$(HOST)/admin/
 	@echo "Starting the web server on http://$(HOST)/ and a django-q2 cluster; Ctrl-C stops both."
-	@trap 'kill 0' INT TERM EXIT; \
-		$(PY) manage.py qcluster & \
-		$(PY) manage.py runserver $(HOST) & \
+	@# Stop the two children once, then wait for them. (`kill 0` also signalled this shell,
+	@# which ran the trap again, and again: a RecursionError in qcluster, a crashed shell.)
+	@trap 'trap - INT TERM EXIT; kill $$tasks $$web 2>/dev/null; wait; exit 0' INT TERM EXIT; \
+		$(PY) manage.py qcluster & tasks=$$!; \
+		$(PY) manage.py runserver $(HOST) & web=$$!; \
 		wait
 
 test: install

@@ -12,7 +12,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from consent.admin_tools import ReadOnlyAdminMixin
+from consent.admin_tools import LabelledTabularInline, ReadOnlyAdminMixin
 from consent.models import Program
 from consent.phones import InvalidPhoneNumber
 from messaging.models import OutboundMessage
@@ -21,6 +21,7 @@ from templates.models import TemplateVersion, VersionStatus
 from . import evidence_admin  # noqa: F401 (registers the evidence pack admin)
 from .audiences import AudienceFilterError, audience_contacts
 from .models import Audience, Campaign, CampaignEvent, CampaignStatus, CampaignVariant
+from .selectors import held_by_reason
 from .services import (
     PROGRESS_ORDER,
     CampaignError,
@@ -51,6 +52,7 @@ def progress_bar(counts: dict[str, int]) -> str:
     total = sum(counts.values())
     if not total:
         return mark_safe('<span class="quiet">not fanned out yet</span>')
+    done = sum(counts.get(s, 0) for s in counts if s not in ("queued", "held", "sending"))
     segments = format_html_join(
         "",
         '<span title="{}: {}" style="display:inline-block;height:12px;width:{}%;background:{}">'
@@ -62,12 +64,22 @@ def progress_bar(counts: dict[str, int]) -> str:
         ),
     )
     legend = ", ".join(f"{counts[s]} {s}" for s in PROGRESS_ORDER if counts.get(s))
+    # The bar is drawn for the eye; its role and values, and the legend, say it in words.
     return format_html(
-        '<div class="campaign-progress" style="width:240px;background:#eee;line-height:0">{}</div>'
-        "<small>{} of {}</small>",
-        segments,
-        legend,
+        '<div class="campaign-progress" role="progressbar" aria-valuemin="0" '
+        'aria-valuemax="{}" aria-valuenow="{}" aria-valuetext="{} of {} settled: {}" '
+        'aria-label="Messages settled" '
+        'style="width:240px;background:#eee;line-height:0">{}</div>'
+        '<p class="campaign-progress-legend" style="margin:4px 0 0">{} of {} settled: {}</p>',
         total,
+        done,
+        done,
+        total,
+        legend,
+        segments,
+        done,
+        total,
+        legend,
     )
 
 
@@ -107,7 +119,7 @@ class CampaignChangeList(ChangeList):
             campaign.progress_counts = counts[campaign.pk]
 
 
-class VariantInline(admin.TabularInline):
+class VariantInline(LabelledTabularInline):
     model = CampaignVariant
     extra = 1
     fields = ["label", "template_version", "weight"]
@@ -123,7 +135,11 @@ class VariantInline(admin.TabularInline):
 class TestSendForm(forms.Form):
     # Optional in HTML: the field sits in the change form, whose Save must not require it.
     phone = forms.CharField(
-        max_length=40, required=False, help_text="Any format. It must have consent too."
+        label="Test phone number",
+        max_length=40,
+        required=False,
+        help_text="Any format. It must have consent too.",
+        widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}),
     )
 
 
@@ -208,6 +224,7 @@ class CampaignAdmin(admin.ModelAdmin):
                 "transitions": self._transitions_for(campaign),
                 "history": campaign.events.select_related("by")[:20],
                 "test_form": TestSendForm(),
+                "held": held_by_reason(campaign),
             }
         return super().change_view(request, object_id, form_url, extra_context)
 

@@ -19,7 +19,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from consent.admin import PhoneSearchMixin
-from consent.admin_tools import BigTableAdmin, ReadOnlyAdminMixin
+from consent.admin_tools import BigTableAdmin, ReadOnlyAdminMixin, admin_time
 from templates.models import MessageTemplate, TemplateVersion, VersionStatus
 
 from .flows import OPS, FlowError, flow_set_active
@@ -159,11 +159,11 @@ class FlowAdmin(admin.ModelAdmin):
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
-                    f"{run.created_at:%Y-%m-%d %H:%M}",
+                    admin_time(run.created_at),
                     run.contact,
                     run.get_outcome_display(),
                     run.reason or "—",
-                    f"{run.fire_at:%Y-%m-%d %H:%M}",
+                    admin_time(run.fire_at),
                     _message_link(run),
                 )
                 for run in runs

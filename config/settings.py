@@ -21,6 +21,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "te
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
+    "config",  # before the admin: its admin/base_site.html adds the favicon
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -47,6 +48,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.middleware.StaffTimeZoneMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -77,9 +79,18 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=False)
 # The API's per-client throttle counts here: use Redis (redis://...) when several processes serve.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # SQLite serialises writers; wait for the lock instead of failing at once.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+if SQLITE:
+    # SQLite serialises writers. WAL lets readers go on while one writes; IMMEDIATE takes the
+    # write lock when a transaction starts, so a writer waits (up to `timeout` seconds) instead
+    # of failing with "database is locked" when it upgrades a read lock mid-transaction.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -95,6 +106,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
+# Dates and times in the admin: one format with the zone's abbreviation (config/formats/).
+FORMAT_MODULE_PATH = ["config.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=VAR_DIR / "staticfiles")
@@ -110,6 +123,9 @@ LOGGING = {
 }
 
 # --- The product -----------------------------------------------------------------------------
+
+# The name in the admin's header and on the landing page.
+SITE_NAME = env.str("SITE_NAME", default="SMS back office")
 
 # Region used to read national-format phone numbers ("(415) 555-2671").
 DEFAULT_REGION = env.str("DEFAULT_REGION", default="US")
@@ -136,7 +152,8 @@ Q2_BROKER = env.str("Q2_BROKER", default="orm")
 Q2_SYNC = env.bool("Q2_SYNC", default=False)
 Q_CLUSTER = {
     "name": "backoffice",
-    "workers": env.int("Q2_WORKERS", default=2),
+    # One worker on SQLite: a second one is only a second writer waiting for the lock.
+    "workers": env.int("Q2_WORKERS", default=1 if SQLITE else 2),
     "timeout": 120,
     "retry": 180,
     "max_attempts": 3,
@@ -274,6 +291,8 @@ SMS_BUSINESS_HOURS = (
     "17:00",
     env.str("SMS_BUSINESS_TIME_ZONE", default="America/New_York"),
 )
+# The zone every time in the admin is shown in (with its abbreviation): the business's.
+ADMIN_TIME_ZONE = env.str("ADMIN_TIME_ZONE", default=SMS_BUSINESS_HOURS[2])
 
 # --- Twilio client -------------------------------------------------------------------------------
 TWILIO_TIMEOUT = env.float("TWILIO_TIMEOUT", default=10.0)

@@ -5,8 +5,6 @@ The ledger is read-only for everyone. Every change goes through `consent.service
 
 from __future__ import annotations
 
-import json
-
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -16,6 +14,9 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+
+# The contact page shows the person's whole history: messages and conversations too.
+from messaging.timeline import contact_timeline
 
 from . import services
 from .admin_import import import_upload_view
@@ -31,8 +32,9 @@ from .models import (
     Suppression,
     Tag,
 )
+from .phone_search import filter_phone_suffix, phone_suffix
 from .phones import normalize_phone, phone_hash, try_normalize_phone
-from .selectors import consent_overview
+from .selectors import consent_overview, contact_suppressions
 
 STATUS_BADGES = {
     ConsentStatus.OPTED_IN: ("#1b7f3b", "✔"),
@@ -54,14 +56,21 @@ def status_badge(state: ConsentState) -> str:
 
 
 class PhoneSearchMixin:
-    """Search by phone in any format: a query that reads as a number is matched exactly."""
+    """Search by phone in any format: a query that reads as a whole number is matched exactly;
+    one that reads as part of a number ("790-4411") by the end of the number, where
+    `phone_suffix_lookup` names a path to `Contact.phone` (its reversed-number index serves it;
+    other phone columns have none, so they are not searched that way)."""
 
     phone_lookup = "phone"
+    phone_suffix_lookup: str | None = None
 
     def get_search_results(self, request, queryset, search_term):
         e164 = try_normalize_phone(search_term)
         if e164:
             return queryset.filter(**{self.phone_lookup: e164}), False
+        digits = phone_suffix(search_term) if self.phone_suffix_lookup else None
+        if digits:
+            return filter_phone_suffix(queryset, self.phone_suffix_lookup, digits), False
         return super().get_search_results(request, queryset, search_term)
 
 
@@ -159,11 +168,14 @@ def record_opt_out(form: RecordOptOutForm, contacts, user) -> tuple[int, int]:
 @admin.register(Contact)
 class ContactAdmin(PhoneSearchMixin, BigTableAdmin):
     form = ContactForm
+    phone_suffix_lookup = "phone"
     list_display = ["phone", "full_name", "email", "consent_summary", "state", "created_at"]
     list_display_links = ["phone", "full_name"]
     list_filter = [ConsentStatusFilter, "state", "tags"]
     search_fields = ["^first_name", "^last_name", "=email"]
-    search_help_text = "A phone number in any format, a name or an e-mail address."
+    search_help_text = (
+        "A phone number in any format or its last digits (790-4411), a name or an e-mail address."
+    )
     filter_horizontal = ["tags"]
     actions = ["record_opt_out_action", "erase_action"]
     readonly_fields = ["created_at", "updated_at", "erased_at"]
@@ -204,12 +216,19 @@ class ContactAdmin(PhoneSearchMixin, BigTableAdmin):
         contact = self.get_object(request, object_id)
         extra_context = extra_context or {}
         if contact is not None:
-            events = contact.consent_events.select_related(
-                "program", "disclosure", "recorded_by", "confirmation"
-            ).order_by("-occurred_at", "-id")
+            suppressions = contact_suppressions(contact)
+            active = [s for s in suppressions if s.lifted_at is None]
+            overview = consent_overview(contact)
+            for row in overview:
+                # A suppression outranks the program's consent status: say so on its row.
+                row["suppression"] = next(
+                    (s for s in active if s.program_id in (None, row["program"].pk)), None
+                )
             extra_context |= {
-                "consent_overview": consent_overview(contact),
-                "ledger": [(event, json.dumps(event.evidence, indent=1)) for event in events],
+                "consent_overview": overview,
+                "suppressions": suppressions,
+                "active_suppressions": active,
+                "timeline": contact_timeline(contact),
                 "can_record_opt_out": request.user.has_perm("consent.record_opt_out"),
                 # Compliance: the consent evidence pack of the number (campaigns.evidence).
                 "can_make_evidence_pack": request.user.has_perm("consent.export_consent"),

@@ -236,6 +236,18 @@ def consent_overview(contact: Contact) -> list[dict]:
     ]
 
 
+def contact_suppressions(contact: Contact) -> list[Suppression]:
+    """Every suppression of the person's number, active first, then newest (lifted ones too,
+    with who lifted them): keyed by the number's hash, so entries made before an erasure or
+    without a contact are found as well."""
+    if not contact.phone_hash:
+        return []
+    entries = Suppression.objects.filter(phone_hash=contact.phone_hash).select_related(
+        "program", "created_by", "lifted_by"
+    )
+    return sorted(entries, key=lambda s: (s.lifted_at is not None, -s.created_at.timestamp()))
+
+
 #: An active suppression of the number (all programs, or this one) at a moment; parameters:
 #: phone hash, program id, the moment twice.
 _SUPPRESSED_SQL = (

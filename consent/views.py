@@ -148,17 +148,35 @@ def _render_join(
     """The form page; `refused` says why a valid submission was turned away: "address" (this
     connection's hourly sign-ups), "busy" (the hourly ceiling of texts) or "number" (texts to
     this number in 24 hours)."""
+    marketing = program.message_type == MessageType.MARKETING
     context = {
         "program": program,
         "disclosure": form.current,
         "form": form,
         "started": form.started_value(),
         "honeypot": HONEYPOT_FIELD,
-        "marketing": program.message_type == MessageType.MARKETING,
+        "marketing": marketing,
+        "terms": _terms_not_in(form.current.text, program),
+        "condition": marketing and not _says(form.current.text, "not a condition of purchase"),
         "refused": refused,
         "texts_per_number": settings.JOIN_FORM_TEXTS_PER_NUMBER_24H,
     }
     return render(request, "consent/join.html", context, status=status)
+
+
+def _says(text: str, words: str) -> bool:
+    return words in " ".join(text.lower().split())
+
+
+def _terms_not_in(disclosure: str, program: Program) -> list[str]:
+    """The lines every sign-up page must show, less those the disclosure already says (a
+    reader should not meet "Msg & data rates may apply" twice)."""
+    lines = [
+        (f"{program.frequency_text}.", program.frequency_text.lower()),
+        ("Msg & data rates may apply.", "data rates may apply"),
+        ("Reply HELP for help, STOP to cancel.", "reply help"),
+    ]
+    return [line for line, words in lines if not (words and _says(disclosure, words))]
 
 
 def join_done(request: HttpRequest, slug: str) -> HttpResponse:

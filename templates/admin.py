@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 
 from django import forms
 from django.contrib import admin, messages
@@ -27,8 +28,10 @@ from .models import (
     TemplateVersionEvent,
     TransitionError,
     VersionStatus,
+    default_check_config,
     validate_body,
 )
+from .services import template_create
 
 
 class VersionInline(admin.TabularInline):
@@ -44,6 +47,32 @@ class VersionInline(admin.TabularInline):
         return False
 
 
+BODY_HELP = (
+    "Tokens: {first_name}, {first_name|there} (with a default), "
+    "{attr.loyalty_tier}, {event.appointment_at:time}. {{ and }} for literal braces."
+)
+
+
+class NewTemplateForm(forms.ModelForm):
+    """A new template with its first version's text: one step, not two."""
+
+    body = forms.CharField(
+        label="First version",
+        max_length=1600,
+        help_text=BODY_HELP + " Saved as a draft; submit it for review on the next page.",
+        widget=forms.Textarea(attrs={"rows": 6, "cols": 80, "spellcheck": "true"}),
+    )
+
+    class Meta:
+        model = MessageTemplate
+        fields = ["name", "program", "category", "first_contact", "description"]
+
+    def clean_body(self) -> str:
+        body = self.cleaned_data["body"]
+        validate_body(body)
+        return body
+
+
 @admin.register(MessageTemplate)
 class MessageTemplateAdmin(admin.ModelAdmin):
     list_display = ["name", "program", "category", "approved", "pending", "owner"]
@@ -52,6 +81,18 @@ class MessageTemplateAdmin(admin.ModelAdmin):
     search_fields = ["name", "description"]
     fields = ["name", "program", "category", "first_contact", "description"]
     inlines = [VersionInline]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = NewTemplateForm
+            kwargs["fields"] = [*self.fields, "body"]
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        return self.fields if obj else [*self.fields, "body"]
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj else []
 
     def get_queryset(self, request):
         approved = TemplateVersion.objects.filter(
@@ -75,9 +116,22 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         return template.pending_count
 
     def save_model(self, request, obj, form, change) -> None:
-        if not change:
-            obj.owner = request.user
-        super().save_model(request, obj, form, change)
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        request.first_version = template_create(
+            template=obj, body=form.cleaned_data["body"], by=request.user
+        )
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """Straight to the first version: its meter, its checks and the submit button."""
+        version = getattr(request, "first_version", None)
+        if version is None or "_addanother" in request.POST:
+            return super().response_add(request, obj, post_url_continue)
+        self.message_user(
+            request, f"{obj} saved with {version} as a draft: submit it for review when ready."
+        )
+        return redirect(reverse("admin:templates_templateversion_change", args=[version.pk]))
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
@@ -92,10 +146,7 @@ class VersionForm(forms.ModelForm):
                 attrs={"rows": 6, "cols": 80, "class": "sms-editor", "spellcheck": "true"}
             )
         }
-        help_texts = {
-            "body": "Tokens: {first_name}, {first_name|there} (with a default), "
-            "{attr.loyalty_tier}, {event.appointment_at:time}. {{ and }} for literal braces."
-        }
+        help_texts = {"body": BODY_HELP}
 
 
 class ReasonForm(forms.Form):
@@ -315,11 +366,7 @@ class VersionAdminBase(admin.ModelAdmin):
         version = get_object_or_404(TemplateVersion, pk=pk)
         others = version.template.versions.exclude(pk=pk).order_by("-number")
         against = others.filter(pk=request.GET.get("against")).first() or others.first()
-        rows = []
-        if against is not None:
-            matcher = difflib.SequenceMatcher(a=against.body, b=version.body, autojunk=False)
-            for op, a1, a2, b1, b2 in matcher.get_opcodes():
-                rows.append((op, against.body[a1:a2], version.body[b1:b2]))
+        rows = word_diff(against.body, version.body) if against is not None else []
         context = {
             **self.admin_site.each_context(request),
             "title": f"Changes in {version}",
@@ -399,20 +446,63 @@ class VersionAdminBase(admin.ModelAdmin):
         self._report(request, "Retire", self._bulk(request, queryset, "retire"))
 
 
+_WORDS = re.compile(r"\s+|[^\s]+")
+
+
+def word_diff(old: str, new: str) -> list[tuple[str, str, str]]:
+    """`(op, old text, new text)` runs from `old` to `new`, whole words at a time (a changed
+    word shows as that word struck and its replacement, never as scattered letters)."""
+    a, b = _WORDS.findall(old), _WORDS.findall(new)
+    matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
+    return [
+        (op, "".join(a[a1:a2]), "".join(b[b1:b2])) for op, a1, a2, b1, b2 in matcher.get_opcodes()
+    ]
+
+
+def _template_id(value) -> int | None:
+    """A template id from the editor or the API: a number, or nothing (none chosen yet)."""
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
 def analysis_payload(body: str, template_id=None) -> dict:
-    """What the editor and the API show for a body: encoding, segments and findings."""
+    """What the editor and the API show for a body: encoding, segments and findings, checked
+    with the template's settings (or the deployment's, before a template is chosen).
+
+    `segments` counts the body as sent with each token at its shortest (its default, or
+    nothing), the figure the segment findings use; `segments_max` with each token at its
+    longest. Both equal the plain count for a body without tokens.
+    """
+    template_id = _template_id(template_id)
+    template = (
+        MessageTemplate.objects.filter(pk=template_id).select_related("program").first()
+        if template_id is not None
+        else None
+    )
+    config = template.check_config() if template else default_check_config()
     analysis = analyze(body)
     smart = analyze(body, smart_encoding=True)
-    template = MessageTemplate.objects.filter(pk=template_id).select_related("program").first()
-    findings = run_checks(body, template.check_config()) if template else run_checks(body)
+    findings = run_checks(body, config)
     token_error = None
+    shortest = longest = analysis
     try:
-        validate_body(body)
+        compiled = validate_body(body)
     except ValidationError as exc:
         token_error = " ".join(exc.messages)
+    else:
+        if compiled.tokens:
+            shortest = analyze(compiled.shortest_text())
+            longest = analyze(
+                compiled.worst_case_text(
+                    config.token_max_lengths, default_length=config.default_token_length
+                )
+            )
     return {
         "encoding": analysis.encoding,
-        "segments": analysis.segments,
+        "segments": shortest.segments,
+        "segments_max": max(longest.segments, shortest.segments),
         "characters": analysis.characters,
         "non_gsm": list(analysis.non_gsm),
         "smart_encoding": {

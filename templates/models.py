@@ -80,6 +80,15 @@ class MessageTemplate(models.Model):
         )
 
 
+def default_check_config() -> CheckConfig:
+    """The checks for a body whose template is not chosen yet: the deployment's link domains
+    and segment limit, judged as a marketing message (the strictest)."""
+    return CheckConfig(
+        allowed_link_domains=tuple(settings.SMS_ALLOWED_LINK_DOMAINS),
+        max_segments=settings.SMS_MAX_SEGMENTS,
+    )
+
+
 class VersionStatus(models.TextChoices):
     DRAFT = "draft", "Draft"
     PENDING_REVIEW = "pending_review", "Pending review"
@@ -203,9 +212,16 @@ class TemplateVersion(models.Model):
         self.refresh_from_db()
 
     def submit(self, *, by) -> list[Finding]:
-        """Send a draft to review. Runs the content checks and stores them for the reviewer."""
+        """Send a draft to review. Runs the content checks and stores them for the reviewer;
+        a blocking finding refuses (it could never be approved), naming each one."""
         validate_body(self.body)
         findings = self.run_checks()
+        blocking = [f for f in findings if f.severity == "block"]
+        if blocking:
+            named = "; ".join(f"{f.code}: {f.message}" for f in blocking)
+            raise TransitionError(
+                f"{self} cannot be submitted: fix the blocking findings ({named})."
+            )
         self._transition(
             frm=(VersionStatus.DRAFT,),
             to=VersionStatus.PENDING_REVIEW,
@@ -290,5 +306,5 @@ class ReviewQueueItem(TemplateVersion):
 
     class Meta:
         proxy = True
-        verbose_name = "review queue item"
-        verbose_name_plural = "review queue"
+        verbose_name = "version awaiting review"
+        verbose_name_plural = "versions awaiting review"

@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
@@ -74,6 +75,7 @@ def _outcome(done: int, skipped: int, what: str) -> tuple[str, int]:
 @admin.register(Conversation)
 class ConversationAdmin(PhoneSearchMixin, BigTableAdmin):
     phone_lookup = "contact__phone"
+    phone_suffix_lookup = "contact__phone"
     list_display = ["contact", "sender", "status", "assignee", "last_message_at", "consent"]
     list_filter = ["status", AssigneeFilter, "sender"]
     list_select_related = ["contact", "sender", "assignee"]
@@ -325,7 +327,7 @@ class RevocationReviewAdmin(BigTableAdmin):
 
     @admin.display(description="Deadline", ordering="deadline")
     def deadline_display(self, review: RevocationReview) -> str:
-        when = timezone.localtime(review.deadline).strftime("%Y-%m-%d %H:%M")
+        when = date_format(timezone.localtime(review.deadline), "DATETIME_FORMAT")
         if review.status == RevocationReview.Status.PENDING and review.deadline < timezone.now():
             return format_html(
                 '<strong class="overdue" style="color:#b42318">{} · overdue</strong>', when

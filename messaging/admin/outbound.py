@@ -78,6 +78,7 @@ class OutboundMessageAdmin(ReadOnlyAdminMixin, PhoneSearchMixin, BigTableAdmin):
     """The decision log: every message, sent or not, and why."""
 
     phone_lookup = "contact__phone"  # through the contact's unique index
+    phone_suffix_lookup = "contact__phone"
     list_display = [
         "id",
         "to",

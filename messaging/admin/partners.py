@@ -17,10 +17,9 @@ from django.contrib import admin, messages
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html
 
-from consent.admin_tools import BigTableAdmin, ReadOnlyAdminMixin
+from consent.admin_tools import BigTableAdmin, ReadOnlyAdminMixin, admin_time
 
 from .. import outbound_webhooks as webhooks
 from ..api.clients import api_client_create, api_client_revoke, api_client_rotate
@@ -138,7 +137,7 @@ class ApiClientAdmin(admin.ModelAdmin):
     def status(self, client: ApiClient) -> str:
         if client.revoked_at is None:
             return "Active"
-        return f"Revoked {timezone.localtime(client.revoked_at):%Y-%m-%d %H:%M}"
+        return f"Revoked {admin_time(client.revoked_at)}"
 
     def save_model(self, request, obj: ApiClient, form, change: bool) -> None:
         if change:
@@ -275,8 +274,9 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
     def status(self, subscription: WebhookSubscription) -> str:
         if subscription.enabled:
             return "Enabled"
-        since = timezone.localtime(subscription.disabled_at) if subscription.disabled_at else None
-        return f"Disabled since {since:%Y-%m-%d %H:%M}" if since else "Disabled"
+        if subscription.disabled_at is None:
+            return "Disabled"
+        return f"Disabled since {admin_time(subscription.disabled_at)}"
 
     @admin.display(description="Deliveries")
     def deliveries(self, subscription: WebhookSubscription) -> str:

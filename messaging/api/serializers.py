@@ -292,7 +292,8 @@ class PreviewSerializer(serializers.Serializer):
     """What the template editor shows for a body (`templates.admin.analysis_payload`)."""
 
     encoding = serializers.ChoiceField(choices=["GSM-7", "UCS-2"])
-    segments = serializers.IntegerField()
+    segments = serializers.IntegerField(help_text="Segments with each token at its shortest.")
+    segments_max = serializers.IntegerField(help_text="Segments with each token at its longest.")
     characters = serializers.IntegerField()
     non_gsm = serializers.ListField(
         child=serializers.CharField(), help_text="Characters that force UCS-2."

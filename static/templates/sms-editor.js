@@ -33,6 +33,9 @@
     $("sms-characters").textContent = data.characters;
     $("sms-encoding").textContent = data.encoding;
     $("sms-segments").textContent = data.segments;
+    $("sms-segments-unit").textContent = data.segments === 1 ? "segment" : "segments";
+    $("sms-segments-max").hidden = data.segments_max === data.segments;
+    $("sms-segments-max-value").textContent = data.segments_max;
     $("sms-non-gsm").hidden = data.non_gsm.length === 0;
     $("sms-non-gsm-list").textContent = data.non_gsm.join(" ");
     $("sms-smart-fix").hidden = data.smart_encoding.replaced.length === 0;
@@ -44,11 +47,19 @@
     for (const finding of data.findings) {
       const item = document.createElement("li");
       item.className = "sms-finding-" + finding.severity;
-      item.textContent = finding.severity + " " + finding.code + ": " + finding.message;
+      const severity = document.createElement("strong");
+      severity.textContent = finding.severity;
+      item.append(severity, " " + finding.code + ": " + finding.message);
       list.appendChild(item);
     }
     highlight(text, data.non_gsm);
     panel.dataset.state = "ready";
+  }
+
+  // The chosen template (its program's brand and rules); on a saved version, its own.
+  function templateId() {
+    if (templateSelect && templateSelect.value) return templateSelect.value;
+    return panel.dataset.templateId || null;
   }
 
   async function refresh() {
@@ -59,7 +70,7 @@
     const response = await fetch(panel.dataset.analyzeUrl, {
       method: "POST",
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrf ? csrf.value : "" },
-      body: JSON.stringify({ body: text, template: templateSelect ? templateSelect.value : null }),
+      body: JSON.stringify({ body: text, template: templateId() }),
       credentials: "same-origin",
     });
     if (!response.ok || mine !== sequence) return; // a newer keystroke wins

@@ -110,7 +110,7 @@ def test_it_shows_consent_at_a_glance_and_the_ledger_on_the_contact_page(
     assert "https://acme.example/join" in html  # where they opted in
     assert escape(program.disclosures.get().text) in html  # the disclosure exactly as shown
     assert "stop pls" in html  # raw text in the ledger timeline
-    assert 'id="consent-ledger"' in html
+    assert 'id="contact-timeline"' in html  # the ledger, within the one timeline
 
 
 def test_support_records_an_opt_out_from_the_contact_page(client, contact, program):

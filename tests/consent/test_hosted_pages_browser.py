@@ -35,7 +35,7 @@ def test_a_person_joins_on_a_phone_and_the_ledger_keeps_the_evidence(
     page.set_viewport_size(PHONE)
     page.goto(f"{live_server.url}/join/deals/")
     expect(page.locator("#disclosure-text")).to_have_text(disclosure.text)
-    expect(page.locator("#condition-text")).to_have_text("Consent is not a condition of purchase.")
+    expect(page.locator("#disclosure-text")).to_contain_text("not a condition of purchase")
     expect(page.get_by_label("Yes, send me Deals texts.")).not_to_be_checked()
     screenshot(page, tmp_path / "join-empty.png")
     assert axe_violations(page) == []
@@ -98,6 +98,30 @@ def test_a_number_texted_enough_today_gets_a_clear_page_on_a_phone(
     screenshot(page, tmp_path / "join-number-limited.png")
     assert axe_violations(page) == []
     assert ConsentEvent.objects.filter(contact=contact).count() == 3
+
+
+def test_the_join_form_announces_its_errors_and_marks_the_box_invalid(
+    browser_page, live_server, tmp_path
+):
+    program = create_program("deals")
+    create_sender(program)
+    page = browser_page
+    page.set_viewport_size(PHONE)
+    page.goto(f"{live_server.url}/join/deals/")
+    page.get_by_label("Mobile number").fill("415 555 12")
+    page.get_by_role("button", name="Sign up").click()
+    summary = page.get_by_role("alert")
+    expect(summary).to_contain_text("is not a valid phone number")
+    expect(summary).to_contain_text("Tick the box")
+    expect(summary.get_by_role("link", name="Tick the box", exact=False)).to_have_attribute(
+        "href", "#id_consent"
+    )
+    box = page.get_by_label("Yes, send me Deals texts.")
+    expect(box).to_have_attribute("aria-invalid", "true")
+    assert "consent-error" in box.get_attribute("aria-describedby")
+    screenshot(page, tmp_path / "join-errors.png")
+    assert axe_violations(page) == []
+    assert not ConsentEvent.objects.exists()
 
 
 def test_a_person_turns_a_program_off_and_chooses_weekly(browser_page, live_server, tmp_path):

@@ -47,8 +47,11 @@ def test_it_shows_the_disclosure_verbatim_next_to_an_unchecked_box(client, offer
     assert response.status_code == 200
     assert '<html lang="en">' in html
     assert escape(offers.current_disclosure().text) in html
-    assert "Msg &amp; data rates may apply. Reply HELP for help, STOP to cancel." in html
+    assert "Reply HELP for help, STOP to cancel." in html
     assert "Consent is not a condition of purchase." in html
+    # Each line once: the disclosure already says the rates and the purchase line.
+    assert html.count("data rates may apply") == 1
+    assert html.count("not a condition of purchase") == 1
     checkbox = html[html.index('name="consent"') :].split(">", 1)[0]
     assert "checked" not in checkbox.replace("unchecked", "")
     assert f'name="disclosure" value="{offers.current_disclosure().pk}"' in html
@@ -59,7 +62,17 @@ def test_it_leaves_out_the_purchase_line_for_an_informational_program(client):
     program = create_program("reminders", message_type=MessageType.TRANSACTIONAL)
     html = client.get(url(program)).content.decode()
     assert 'id="condition-text"' not in html
-    assert 'id="condition-text"' in client.get(url(create_program("deals"))).content.decode()
+    deals = create_program("deals")
+    Disclosure.objects.create(
+        program=deals,
+        version=2,
+        text="Yes, text me Deals offers. Privacy: acme.example/privacy",
+        effective_at=timezone.now() - timezone.timedelta(days=1),
+    )
+    html = client.get(url(deals)).content.decode()
+    assert 'id="condition-text"' in html  # the disclosure does not say it, so the page does
+    assert "Msg &amp; data rates may apply." in html
+    assert '<a href="https://acme.example/privacy">acme.example/privacy</a>' in html
 
 
 def test_it_records_the_opt_in_with_ip_user_agent_page_and_disclosure_version(client, offers):

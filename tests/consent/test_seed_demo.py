@@ -144,3 +144,17 @@ def test_the_appointment_presets_confirm_at_once_and_remind_a_day_before():
     assert outcomes["Appointment confirmation"][0] == "queued"
     confirmation = next(r for r in runs if r.flow.name == "Appointment confirmation")
     assert "your bike tune-up appointment is booked for" in confirmation.message.body
+
+
+def test_the_demo_names_each_template_once_and_its_number_for_what_it_is():
+    from django.db.models import Count
+
+    from messaging.models import Sender
+    from templates.models import MessageTemplate
+
+    call_command("seed_demo", contacts=20, seed=3)
+    repeated = MessageTemplate.objects.values("name").annotate(n=Count("id")).filter(n__gt=1)
+    assert list(repeated) == []  # no "Opt-in confirmation" twice in a dropdown
+    sender = Sender.objects.get()
+    assert sender.phone_number.startswith("+1833") and sender.kind == "toll_free"
+    assert "short code" not in sender.name.lower()

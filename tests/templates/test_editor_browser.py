@@ -3,8 +3,9 @@
 import pytest
 from playwright.sync_api import expect
 
+from tests.a11y import DJANGO_ADMIN_KNOWN, axe_violations
 from tests.conftest import admin_login
-from tests.factories import create_template, marketer
+from tests.factories import create_template, create_version, marketer
 
 pytestmark = [
     pytest.mark.browser,
@@ -66,3 +67,34 @@ def test_it_fixes_look_alike_characters_in_one_click(editor):
 def test_it_names_unknown_tokens_as_you_type(editor):
     editor.locator("textarea.sms-editor").press_sequentially("Hi {frist_name}")
     expect(editor.locator("#sms-token-error")).to_contain_text("{frist_name}")
+
+
+def test_it_counts_as_you_type_before_a_template_is_chosen(browser_page, live_server):
+    mia = marketer()
+    create_template(owner=mia)
+    admin_login(browser_page, live_server, mia.username)
+    browser_page.goto(f"{live_server.url}/admin/templates/templateversion/add/")
+    assert browser_page.input_value("#id_template") == ""
+    errors: list[int] = []
+    browser_page.on("response", lambda r: r.status >= 500 and errors.append(r.status))
+    type_and_expect(browser_page, "Hello from Acme", "15", "GSM-7", "1")
+    expect(browser_page.locator("#sms-meter-figures")).to_have_attribute("aria-live", "polite")
+    expect(browser_page.locator("#sms-token-error")).to_be_hidden()
+    assert errors == []
+    assert axe_violations(browser_page, known=DJANGO_ADMIN_KNOWN) == []
+
+
+def test_a_saved_version_is_checked_with_its_templates_brand(browser_page, live_server):
+    mia = marketer()
+    version = create_version(create_template(owner=mia), author=mia, body="Sale today")
+    admin_login(browser_page, live_server, mia.username)
+    browser_page.goto(f"{live_server.url}/admin/templates/templateversion/{version.pk}/change/")
+    browser_page.locator("textarea.sms-editor").press_sequentially(" at https://acme.example/s")
+    expect(browser_page.locator("#sms-characters")).to_have_text("36")
+    findings = browser_page.locator("#sms-findings")
+    expect(findings).not_to_contain_text("link_domain")
+    expect(findings).to_contain_text("missing_opt_out_language")
+    expect(browser_page.locator("#sms-token-error")).to_be_hidden()
+    browser_page.click("#version-submit")
+    expect(browser_page.locator(".messagelist")).to_contain_text("cannot be submitted")
+    assert axe_violations(browser_page, known=DJANGO_ADMIN_KNOWN) == []

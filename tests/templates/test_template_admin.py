@@ -163,7 +163,8 @@ def test_the_diff_shows_what_changed(client, pending, mia):
     client.force_login(mia)
     page = client.get(reverse("admin:templates_templateversion_diff", args=[draft.pk]))
     html = page.content.decode()
-    assert "<del>2</del>" in html and "<ins>3</ins>" in html
+    # Word by word: the changed word struck whole, never scattered letters ("<del>2</del>").
+    assert "<del>20%</del><ins>30%</ins>" in html
 
 
 def test_the_preview_renders_for_a_sample_contact(client, pending, mia):

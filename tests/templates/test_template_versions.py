@@ -100,12 +100,22 @@ def test_approving_a_new_version_retires_the_previous_one(author, reviewer):
 
 def test_a_version_with_blocking_findings_cannot_be_approved(author, reviewer):
     version = create_version(author=author, body="Big sale at https://bit.ly/x")
-    findings = version.submit(by=author)
-    codes = {f.code for f in findings}
-    assert {"public_shortener", "missing_opt_out_language"} <= codes
-    assert version.findings  # stored for the reviewer
+    # Submitting it is refused (below); one already pending, from before that rule, still
+    # cannot be approved.
+    TemplateVersion.objects.filter(pk=version.pk).update(status=VersionStatus.PENDING_REVIEW)
+    version.refresh_from_db()
     with pytest.raises(TransitionError, match="blocking"):
         version.approve(by=reviewer)
+
+
+def test_it_refuses_to_submit_a_version_with_a_blocking_finding_and_names_it(author):
+    version = create_version(author=author, body="Big sale at https://bit.ly/x")
+    with pytest.raises(TransitionError) as refused:
+        version.submit(by=author)
+    assert "public_shortener" in str(refused.value)
+    assert "missing_opt_out_language" in str(refused.value)
+    version.refresh_from_db()
+    assert version.status == VersionStatus.DRAFT and not version.events.exists()
 
 
 def test_a_submitted_body_is_frozen_in_the_model(author):

@@ -66,7 +66,8 @@ LAST = [
     "Cohen",
     "Haddad",
 ]
-SHORT_CODE = "+18335550100"
+# A toll-free number (833): named and registered as what it is.
+DEMO_NUMBER = "+18335550100"
 
 
 def flow_presets(offers: Program, appointments: Program) -> list[dict]:
@@ -126,7 +127,8 @@ def opt_in_confirmation_preset(program: Program, trigger: str) -> dict:
         "description": "The first message after an opt-in through the API or the join form.",
         "trigger": trigger,
         "program": program,
-        "template": "Opt-in confirmation",
+        # One template per program: dropdowns name each one, not "Opt-in confirmation" twice.
+        "template": f"Opt-in confirmation: {program.name}",
         "category": "transactional",
         # CTIA's list: brand, enrolled in what, how often, rates, HELP, STOP.
         "body": f"{program.brand_name}: you're in for {program.name}! {program.frequency_text}. "
@@ -253,7 +255,7 @@ class Command(BaseCommand):
 
         marketer, reviewer = self.staff()
         sender = Sender.objects.create(
-            name="Acme short code", phone_number=SHORT_CODE, kind=SenderKind.SHORT_CODE, mps=30
+            name="Acme toll-free", phone_number=DEMO_NUMBER, kind=SenderKind.TOLL_FREE, mps=3
         )
         sender.programs.add(offers, appointments)
         bodies = {
@@ -395,7 +397,7 @@ class Command(BaseCommand):
             [
                 ("web_form", "https://acme.example/join/offers",
                  {"ip": f"198.51.100.{rng.randint(1, 254)}", "user_agent": "Mozilla/5.0 (iPhone)"}),
-                ("keyword", f"JOIN to {SHORT_CODE}", {"raw_text": "JOIN"}),
+                ("keyword", f"JOIN to {DEMO_NUMBER}", {"raw_text": "JOIN"}),
                 ("checkbox", "https://acme.example/checkout", {"ip": "203.0.113.40"}),
                 ("paper", "Downtown store sign-up sheet 2025-03", {"scan": "sheet-031.pdf"}),
                 ("import", "legacy-crm-2024.csv row 118", {}),
@@ -411,7 +413,7 @@ class Command(BaseCommand):
             if confirmed and method != "keyword":
                 services.consent_confirm(
                     contact=contact, program=offers, method="keyword",
-                    source=f"YES to {SHORT_CODE}", occurred_at=joined + timedelta(minutes=3),
+                    source=f"YES to {DEMO_NUMBER}", occurred_at=joined + timedelta(minutes=3),
                     evidence={"raw_text": "YES"},
                 )  # fmt: skip
         if rng.random() < 0.45:
@@ -426,13 +428,13 @@ class Command(BaseCommand):
         if roll < 0.08:
             services.consent_revoke(
                 contact=contact, programs=[offers], method="keyword",
-                source=f"STOP to {SHORT_CODE}", occurred_at=later,
+                source=f"STOP to {DEMO_NUMBER}", occurred_at=later,
                 evidence={"raw_text": rng.choice(["STOP", "stop", "Stop please", "unsubscribe"])},
             )  # fmt: skip
         elif roll < 0.10:
             services.consent_revoke(
                 contact=contact, revoke_all=True, method="keyword",
-                source=f"STOPALL to {SHORT_CODE}", occurred_at=later,
+                source=f"STOPALL to {DEMO_NUMBER}", occurred_at=later,
                 evidence={"raw_text": "STOPALL"},
             )  # fmt: skip
         elif roll < 0.11:
