@@ -144,3 +144,18 @@ def test_the_appointment_presets_confirm_at_once_and_remind_a_day_before():
     assert outcomes["Appointment confirmation"][0] == "queued"
     confirmation = next(r for r in runs if r.flow.name == "Appointment confirmation")
     assert "your bike tune-up appointment is booked for" in confirmation.message.body
+
+
+def test_it_includes_a_few_conversations_received_through_the_inbound_path():
+    from messaging.models import Conversation, InboundMessage, RevocationReview
+
+    call_command("seed_demo", contacts=60, seed=3)
+    conversations = Conversation.objects.filter(status="open")
+    assert conversations.count() >= 3
+    texts = set(InboundMessage.objects.values_list("body", flat=True))
+    assert "What time do you open on Saturday?" in texts
+    assert all(
+        sid.startswith("SMsimulated")
+        for sid in InboundMessage.objects.values_list("provider_sid", flat=True)
+    )
+    assert RevocationReview.objects.filter(status="pending").count() == 1
