@@ -18,6 +18,7 @@ from consent.phones import InvalidPhoneNumber
 from messaging.models import OutboundMessage
 from templates.models import TemplateVersion, VersionStatus
 
+from .admin_launch import launch_view
 from .audiences import AudienceFilterError, audience_contacts
 from .models import Audience, Campaign, CampaignEvent, CampaignStatus, CampaignVariant
 from .services import (
@@ -107,15 +108,36 @@ class CampaignChangeList(ChangeList):
 
 
 class VariantInline(admin.TabularInline):
+    """Variants of a draft; read-only once launched. Only approved versions of the campaign's
+    program are offered (any program's before the campaign is first saved)."""
+
     model = CampaignVariant
-    extra = 1
+    extra = 0
     fields = ["label", "template_version", "weight"]
+
+    def get_formset(self, request, obj=None, **kwargs):
+        request._variant_program_id = obj.program_id if obj is not None else None
+        return super().get_formset(request, obj, **kwargs)
+
+    def _editable(self, obj) -> bool:
+        return obj is None or obj.status == CampaignStatus.DRAFT
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return self._editable(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return self._editable(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self._editable(obj) and super().has_delete_permission(request, obj)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "template_version":
-            kwargs["queryset"] = TemplateVersion.objects.filter(
-                status=VersionStatus.APPROVED
-            ).select_related("template")
+            versions = TemplateVersion.objects.filter(status=VersionStatus.APPROVED)
+            program_id = getattr(request, "_variant_program_id", None)
+            if program_id is not None:
+                versions = versions.filter(template__program_id=program_id)
+            kwargs["queryset"] = versions.select_related("template")
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
@@ -187,6 +209,11 @@ class CampaignAdmin(admin.ModelAdmin):
                 name="campaigns_campaign_transition",
             ),
             path(
+                "<int:pk>/launch/",
+                self.admin_site.admin_view(self.launch_step_view),
+                name="campaigns_campaign_launch",
+            ),
+            path(
                 "<int:pk>/test-send/",
                 self.admin_site.admin_view(self.test_send_view),
                 name="campaigns_campaign_test_send",
@@ -210,6 +237,9 @@ class CampaignAdmin(admin.ModelAdmin):
             }
         return super().change_view(request, object_id, form_url, extra_context)
 
+    def launch_step_view(self, request, pk: int):
+        return launch_view(self, request, pk)
+
     def _transitions_for(self, campaign: Campaign) -> list[tuple[str, str]]:
         available = {
             CampaignStatus.DRAFT: ["launch", "cancel"],
@@ -218,7 +248,12 @@ class CampaignAdmin(admin.ModelAdmin):
             CampaignStatus.PAUSED: ["resume", "cancel"],
         }.get(campaign.status, [])
         return [
-            (name, reverse("admin:campaigns_campaign_transition", args=[campaign.pk, name]))
+            (
+                name,
+                reverse("admin:campaigns_campaign_launch", args=[campaign.pk])
+                if name == "launch"  # a step that shows what will happen, then confirms
+                else reverse("admin:campaigns_campaign_transition", args=[campaign.pk, name]),
+            )
             for name in available
         ]
 

@@ -222,6 +222,13 @@ SMS_BACKOFF_MAX = env.float("SMS_BACKOFF_MAX", default=900.0)
 SMS_LEASE_SECONDS = env.int("SMS_LEASE_SECONDS", default=120)
 # Messages a dispatch task claims at once.
 SMS_DISPATCH_BATCH = env.int("SMS_DISPATCH_BATCH", default=200)
+# Estimated price of one outbound segment by sender kind, for the launch summary's cost line
+# ("10dlc=0.0083,toll_free=0.0083,short_code=0.0083"; carrier fees come on top), and its currency.
+SMS_PRICE_PER_SEGMENT = env.dict(
+    "SMS_PRICE_PER_SEGMENT",
+    default={"10dlc": "0.0083", "toll_free": "0.0083", "short_code": "0.0083"},
+)
+SMS_PRICE_CURRENCY = env.str("SMS_PRICE_CURRENCY", default="USD")
 
 # --- Inbound and conversations -----------------------------------------------------------------
 # The business as named in answers to a number that has no sender set up (STOP, HELP).
