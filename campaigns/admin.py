@@ -13,11 +13,12 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from consent.admin_tools import ReadOnlyAdminMixin
-from consent.models import Program
+from consent.models import Program, Tag
 from consent.phones import InvalidPhoneNumber
 from messaging.models import OutboundMessage
 from templates.models import TemplateVersion, VersionStatus
 
+from .admin_audience import audience_preview, audience_preview_view
 from .admin_launch import launch_view
 from .audiences import AudienceFilterError, audience_contacts
 from .models import Audience, Campaign, CampaignEvent, CampaignStatus, CampaignVariant
@@ -355,6 +356,26 @@ class AudienceAdmin(admin.ModelAdmin):
     list_display = ["name", "description", "created_at"]
     search_fields = ["name"]
     readonly_fields = ["live_count", "sample"]
+    change_form_template = "admin/campaigns/audience/change_form.html"
+
+    def get_urls(self):
+        preview = path(
+            "preview/",
+            self.admin_site.admin_view(self.preview_view),
+            name="campaigns_audience_preview",
+        )
+        return [preview, *super().get_urls()]
+
+    def preview_view(self, request):
+        return audience_preview_view(self, request)
+
+    def render_change_form(self, request, context, *args, **kwargs):
+        context["builder"] = {
+            "preview_url": reverse("admin:campaigns_audience_preview"),
+            "programs": list(Program.objects.order_by("slug").values_list("slug", flat=True)),
+            "tags": list(Tag.objects.order_by("name").values_list("name", flat=True)[:500]),
+        }
+        return super().render_change_form(request, context, *args, **kwargs)
 
     def save_model(self, request, obj, form, change):
         if not change:
@@ -369,15 +390,15 @@ class AudienceAdmin(admin.ModelAdmin):
 
     @admin.display(description="Contacts matching now")
     def live_count(self, audience: Audience) -> str:
-        contacts, error = self._contacts(audience)
-        if error:
-            return error
-        counts = [f"{contacts.count()} contacts"]
-        for program in Program.objects.filter(active=True):
-            eligible = contacts.filter(
-                consent_states__program=program, consent_states__status="opted_in"
-            ).count()
-            counts.append(f"{eligible} opted in to {program.slug}")
+        try:
+            preview = audience_preview(audience.filters)
+        except AudienceFilterError as exc:
+            return str(exc)
+        more = "more than " if preview["capped"] else ""
+        counts = [f"{more}{preview['count']} contacts"]
+        for row in preview["opted_in"]:
+            more = "more than " if row["capped"] else ""
+            counts.append(f"{more}{row['count']} opted in to {row['program']}")
         return " · ".join(counts)
 
     @admin.display(description="Sample")
