@@ -309,5 +309,7 @@
   const rawRow = raw.closest(".form-row");
   if (rawRow) rawRow.parentNode.insertBefore(box, rawRow);
   box.hidden = false;
+  // The builder's live preview replaces the page's static count and sample (kept without JS).
+  document.querySelectorAll(".field-live_count, .field-sample").forEach((row) => { row.style.display = "none"; });
   readRaw();
 })();
