@@ -38,26 +38,29 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from campaigns.fanout import fanout_all  # noqa: E402
 from campaigns.models import Audience, Campaign, CampaignVariant  # noqa: E402
+from consent.models import Program  # noqa: E402
 from messaging.models import Sender  # noqa: E402
 from tests.factories import create_approved_version, create_template, create_user  # noqa: E402
 
 CONTACTS = int(os.environ.get("BENCH_CONTACTS", 1_000_000))
 RUNS = int(os.environ.get("BENCH_RUNS", 5))
+#: BENCH_REUSE=1 keeps the contacts and ledger of an earlier run (generating takes minutes).
+REUSE = os.environ.get("BENCH_REUSE") == "1"
 BODY = "Acme: hi {first_name|there}, 20% off at https://acme.example/sale Reply STOP to opt out"
 
 SPREAD_SQL = """
     UPDATE messaging_outboundmessage
     SET status = 'delivered', provider_sid = 'SMbench' || id,
-        sent_at = now() - (id %% 30) * interval '1 day',
-        delivered_at = now() - (id %% 30) * interval '1 day' + interval '5 seconds'
+        sent_at = now() - (id % 30) * interval '1 day',
+        delivered_at = now() - (id % 30) * interval '1 day' + interval '5 seconds'
     WHERE status = 'queued'
 """
 INBOUND_SQL = """
     INSERT INTO messaging_inboundmessage (provider_sid, from_number, to_number, body, raw,
         received_at, contact_id, intent, matched, reply, handled_at)
     SELECT 'SMin' || id, phone, '+18335550100', 'Do you have tents?', '{}',
-        now() - (id %% 30) * interval '1 day', id, 'other', '', '', now()
-    FROM consent_contact WHERE id %% 10 = 0
+        now() - (id % 30) * interval '1 day', id, 'other', '', '', now()
+    FROM consent_contact WHERE id % 10 = 0
 """
 
 
@@ -79,13 +82,16 @@ def timed(label: str, call) -> None:
 def main() -> None:
     require_scratch_postgres()
     call_command("migrate", verbosity=0)
+    program = Program.objects.filter(slug="bench-offers").first() if REUSE else None
     with connection.cursor() as cursor:
+        kept = "" if program else ", auth_user"  # auth_user cascades to the ledger
         cursor.execute(
-            "TRUNCATE campaigns_campaign, campaigns_audience, templates_messagetemplate, "
-            "auth_user CASCADE"
+            "TRUNCATE campaigns_campaign, campaigns_audience, templates_messagetemplate"
+            f"{kept} CASCADE"
         )
-    print(f"Generating {CONTACTS:,} contacts ...")
-    program = generate(CONTACTS)
+    if program is None:
+        print(f"Generating {CONTACTS:,} contacts ...")
+        program = generate(CONTACTS)
     with connection.cursor() as cursor:
         cursor.execute(
             "TRUNCATE messaging_messageevent, messaging_outboundmessage, "
