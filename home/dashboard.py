@@ -46,6 +46,7 @@ TASKS: list[tuple[str, list[tuple[str, str, str]]]] = [
         ("consent", "disclosure", "Disclosures"),
         ("messaging", "quiethoursrule", "Quiet hours rules"),
         ("messaging", "reassignednumbercheck", "Reassigned-number checks"),
+        ("core", "operatoralert", "Operator alerts"),
     ]),
     ("Support", [
         ("consent", "contact", "Contacts"),

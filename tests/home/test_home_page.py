@@ -167,6 +167,18 @@ def test_the_home_page_costs_a_fixed_number_of_queries(
 
 
 @pytest.mark.django_db
+def test_open_operator_alerts_come_first_for_those_who_may_see_them(client, office):
+    from core.models import OperatorAlert
+
+    OperatorAlert.objects.create(kind="unconfigured_number", subject="+18335550199")
+    root = create_user("root", superuser=True)
+    first = _home(client, root).context["attention"][0]
+    assert (first.title, first.count) == ("Operator alerts open", 1)
+    client.logout()
+    assert "Operator alerts open" not in _titles(_home(client, office["mia"]))
+
+
+@pytest.mark.django_db
 def test_a_later_feature_adds_its_own_item_without_editing_the_home_page(client, office):
     @attention_provider(order=5)
     def incidents(request):

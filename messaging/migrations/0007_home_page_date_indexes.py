@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('campaigns', '0004_flow_and_partner_permissions'),
         ('consent', '0008_contact_preferences'),
-        ('messaging', '0005_partner_api_clients_and_webhooks'),
+        ('messaging', '0006_operator_alert_permissions'),
         ('templates', '0004_review_queue'),
     ]
 
