@@ -31,6 +31,7 @@ import django
 django.setup()
 
 from bench_can_message import generate, require_scratch_postgres  # noqa: E402
+from django.contrib.auth.models import User  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
@@ -92,6 +93,8 @@ def main() -> None:
     if program is None:
         print(f"Generating {CONTACTS:,} contacts ...")
         program = generate(CONTACTS)
+    else:  # the factories number their users from 1 again
+        User.objects.filter(username__startswith="reviewer").delete()
     with connection.cursor() as cursor:
         cursor.execute(
             "TRUNCATE messaging_messageevent, messaging_outboundmessage, "
