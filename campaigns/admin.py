@@ -13,12 +13,14 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from consent.admin_tools import LabelledTabularInline, ReadOnlyAdminMixin
-from consent.models import Program
+from consent.models import Program, Tag
 from consent.phones import InvalidPhoneNumber
 from messaging.models import OutboundMessage
 from templates.models import TemplateVersion, VersionStatus
 
 from . import evidence_admin  # noqa: F401 (registers the evidence pack admin)
+from .admin_audience import audience_preview, audience_preview_view
+from .admin_launch import launch_view
 from .audiences import AudienceFilterError, audience_contacts
 from .models import Audience, Campaign, CampaignEvent, CampaignStatus, CampaignVariant
 from .selectors import held_by_reason
@@ -120,15 +122,36 @@ class CampaignChangeList(ChangeList):
 
 
 class VariantInline(LabelledTabularInline):
+    """Variants of a draft; read-only once launched. Only approved versions of the campaign's
+    program are offered (any program's before the campaign is first saved)."""
+
     model = CampaignVariant
-    extra = 1
+    extra = 0
     fields = ["label", "template_version", "weight"]
+
+    def get_formset(self, request, obj=None, **kwargs):
+        request._variant_program_id = obj.program_id if obj is not None else None
+        return super().get_formset(request, obj, **kwargs)
+
+    def _editable(self, obj) -> bool:
+        return obj is None or obj.status == CampaignStatus.DRAFT
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return self._editable(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return self._editable(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self._editable(obj) and super().has_delete_permission(request, obj)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "template_version":
-            kwargs["queryset"] = TemplateVersion.objects.filter(
-                status=VersionStatus.APPROVED
-            ).select_related("template")
+            versions = TemplateVersion.objects.filter(status=VersionStatus.APPROVED)
+            program_id = getattr(request, "_variant_program_id", None)
+            if program_id is not None:
+                versions = versions.filter(template__program_id=program_id)
+            kwargs["queryset"] = versions.select_related("template")
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
@@ -204,6 +227,11 @@ class CampaignAdmin(admin.ModelAdmin):
                 name="campaigns_campaign_transition",
             ),
             path(
+                "<int:pk>/launch/",
+                self.admin_site.admin_view(self.launch_step_view),
+                name="campaigns_campaign_launch",
+            ),
+            path(
                 "<int:pk>/test-send/",
                 self.admin_site.admin_view(self.test_send_view),
                 name="campaigns_campaign_test_send",
@@ -228,6 +256,9 @@ class CampaignAdmin(admin.ModelAdmin):
             }
         return super().change_view(request, object_id, form_url, extra_context)
 
+    def launch_step_view(self, request, pk: int):
+        return launch_view(self, request, pk)
+
     def _transitions_for(self, campaign: Campaign) -> list[tuple[str, str]]:
         available = {
             CampaignStatus.DRAFT: ["launch", "cancel"],
@@ -236,7 +267,12 @@ class CampaignAdmin(admin.ModelAdmin):
             CampaignStatus.PAUSED: ["resume", "cancel"],
         }.get(campaign.status, [])
         return [
-            (name, reverse("admin:campaigns_campaign_transition", args=[campaign.pk, name]))
+            (
+                name,
+                reverse("admin:campaigns_campaign_launch", args=[campaign.pk])
+                if name == "launch"  # a step that shows what will happen, then confirms
+                else reverse("admin:campaigns_campaign_transition", args=[campaign.pk, name]),
+            )
             for name in available
         ]
 
@@ -338,6 +374,26 @@ class AudienceAdmin(admin.ModelAdmin):
     list_display = ["name", "description", "created_at"]
     search_fields = ["name"]
     readonly_fields = ["live_count", "sample"]
+    change_form_template = "admin/campaigns/audience/change_form.html"
+
+    def get_urls(self):
+        preview = path(
+            "preview/",
+            self.admin_site.admin_view(self.preview_view),
+            name="campaigns_audience_preview",
+        )
+        return [preview, *super().get_urls()]
+
+    def preview_view(self, request):
+        return audience_preview_view(self, request)
+
+    def render_change_form(self, request, context, *args, **kwargs):
+        context["builder"] = {
+            "preview_url": reverse("admin:campaigns_audience_preview"),
+            "programs": list(Program.objects.order_by("slug").values_list("slug", flat=True)),
+            "tags": list(Tag.objects.order_by("name").values_list("name", flat=True)[:500]),
+        }
+        return super().render_change_form(request, context, *args, **kwargs)
 
     def save_model(self, request, obj, form, change):
         if not change:
@@ -352,15 +408,15 @@ class AudienceAdmin(admin.ModelAdmin):
 
     @admin.display(description="Contacts matching now")
     def live_count(self, audience: Audience) -> str:
-        contacts, error = self._contacts(audience)
-        if error:
-            return error
-        counts = [f"{contacts.count()} contacts"]
-        for program in Program.objects.filter(active=True):
-            eligible = contacts.filter(
-                consent_states__program=program, consent_states__status="opted_in"
-            ).count()
-            counts.append(f"{eligible} opted in to {program.slug}")
+        try:
+            preview = audience_preview(audience.filters)
+        except AudienceFilterError as exc:
+            return str(exc)
+        more = "more than " if preview["capped"] else ""
+        counts = [f"{more}{preview['count']} contacts"]
+        for row in preview["opted_in"]:
+            more = "more than " if row["capped"] else ""
+            counts.append(f"{more}{row['count']} opted in to {row['program']}")
         return " · ".join(counts)
 
     @admin.display(description="Sample")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -139,6 +139,18 @@ class CampaignVariant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign} · {self.label}"
+
+    def clean(self) -> None:
+        """A variant sends an approved version of its campaign's own program."""
+        try:
+            campaign = self.campaign
+            version = self.template_version
+        except ObjectDoesNotExist:
+            return
+        if campaign.program_id and version.template.program_id != campaign.program_id:
+            raise ValidationError(
+                {"template_version": f"{version} belongs to another program than the campaign."}
+            )
 
 
 class CampaignEvent(models.Model):

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class SiteConfig(AppConfig):
@@ -7,3 +8,10 @@ class SiteConfig(AppConfig):
     name = "config"
     label = "site"
     verbose_name = "Site"
+
+
+class BackOfficeAdminConfig(admin_apps.AdminConfig):
+    """django.contrib.admin with our site (a home page per persona) as `admin.site`."""
+
+    default = False
+    default_site = "config.admin_site.BackOfficeAdminSite"

@@ -22,7 +22,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "config",  # before the admin: its admin/base_site.html adds the favicon
-    "django.contrib.admin",
+    "config.apps.BackOfficeAdminConfig",  # django.contrib.admin with the per-persona home page
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -279,6 +279,13 @@ SMS_VALIDITY_PERIOD_SECONDS = env.int("SMS_VALIDITY_PERIOD_SECONDS", default=14_
 REASSIGNED_LOOKUP_MAX_TRIES = env.int("REASSIGNED_LOOKUP_MAX_TRIES", default=4)
 # How long after hand-off the provider's price is fetched (Twilio fills it in after sending).
 SMS_PRICE_FETCH_AFTER_MINUTES = env.int("SMS_PRICE_FETCH_AFTER_MINUTES", default=10)
+# Estimated price of one outbound segment by sender kind, for the launch summary's cost line
+# ("10dlc=0.0083,toll_free=0.0083,short_code=0.0083"; carrier fees come on top), and its currency.
+SMS_PRICE_PER_SEGMENT = env.dict(
+    "SMS_PRICE_PER_SEGMENT",
+    default={"10dlc": "0.0083", "toll_free": "0.0083", "short_code": "0.0083"},
+)
+SMS_PRICE_CURRENCY = env.str("SMS_PRICE_CURRENCY", default="USD")
 
 # --- Inbound and conversations -----------------------------------------------------------------
 # The business as named in answers to a number that has no sender set up (STOP, HELP).

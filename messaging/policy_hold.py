@@ -44,7 +44,13 @@ def _local_target(message: OutboundMessage) -> datetime | None:
     campaign = message.campaign
     if campaign is None or campaign.schedule != "local":
         return None
-    zones = policy.recipient_time_zones(message.contact)
+    return local_send_at(campaign, message.contact)
+
+
+def local_send_at(campaign, contact) -> datetime:
+    """When a campaign sent "in each recipient's local time" may reach `contact`: that wall
+    time in the latest of the zones they may be in (the launch summary forecasts with it)."""
+    zones = policy.recipient_time_zones(contact)
     return max(
         datetime.combine(campaign.local_send_date, campaign.local_send_time, ZoneInfo(zone))
         for zone in zones

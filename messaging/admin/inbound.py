@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 
 from consent.admin import PhoneSearchMixin
 from consent.admin_tools import BigTableAdmin, ReadOnlyAdminMixin
 
 from ..models import InboundMessage, StatusCallback
+from .simulate import simulate_view
 
 
 class ReadOnlyAdmin(ReadOnlyAdminMixin, BigTableAdmin):
@@ -65,6 +66,14 @@ class InboundMessageAdmin(PhoneSearchMixin, ReadOnlyAdmin):
         "raw_pretty",
     ]
     readonly_fields = fields
+
+    def get_urls(self):
+        simulate = path(
+            "simulate/",
+            self.admin_site.admin_view(simulate_view),
+            name="messaging_inboundmessage_simulate",
+        )
+        return [simulate, *super().get_urls()]
 
     @admin.display(description="Message")
     def body_short(self, message: InboundMessage) -> str:

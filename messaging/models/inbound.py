@@ -63,7 +63,10 @@ class InboundMessage(models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
-        indexes = [models.Index(fields=["from_number", "received_at"])]
+        indexes = [
+            models.Index(fields=["from_number", "received_at"]),
+            models.Index(fields=["received_at"], name="inbound_received_at"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.from_number}: {self.body[:40]}"

@@ -211,6 +211,16 @@ class OutboundMessage(models.Model):
             ),
             models.Index(fields=["campaign", "status"]),
             models.Index(fields=["contact", "program", "sent_at"]),
+            # The home page's last-7-days figures: date ranges over handed-off rows only, so
+            # fan-out's inserts (no sent_at yet) never touch them.
+            models.Index(
+                fields=["sent_at"], condition=Q(sent_at__isnull=False), name="outbound_sent_at"
+            ),
+            models.Index(
+                fields=["delivered_at"],
+                condition=Q(delivered_at__isnull=False),
+                name="outbound_delivered_at",
+            ),
         ]
         # Every index costs on fan-out's bulk insert: the foreign keys carry none of their
         # own (each is led by a composite index above or never filtered on alone).

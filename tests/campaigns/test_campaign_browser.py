@@ -33,7 +33,8 @@ def test_a_marketer_launches_a_campaign_and_sees_its_progress(
     create_contact()  # no consent: shown as left out
     admin_login(browser_page, live_server, marketer().username)
     browser_page.goto(f"{live_server.url}/admin/campaigns/campaign/{campaign.pk}/change/")
-    browser_page.click("#campaign-launch")
+    browser_page.click("#campaign-launch")  # the launch step: what will happen, then confirm
+    browser_page.click("#launch-confirm")
     expect(browser_page.locator(".messagelist")).to_contain_text("completed")
     expect(browser_page.locator("#campaign-progress")).to_contain_text("3 sent, 1 blocked")
     expect(browser_page.locator("#campaign-exclusions")).to_contain_text("no_consent")

@@ -158,3 +158,18 @@ def test_the_demo_names_each_template_once_and_its_number_for_what_it_is():
     sender = Sender.objects.get()
     assert sender.phone_number.startswith("+1833") and sender.kind == "toll_free"
     assert "short code" not in sender.name.lower()
+
+
+def test_it_includes_a_few_conversations_received_through_the_inbound_path():
+    from messaging.models import Conversation, InboundMessage, RevocationReview
+
+    call_command("seed_demo", contacts=60, seed=3)
+    conversations = Conversation.objects.filter(status="open")
+    assert conversations.count() >= 3
+    texts = set(InboundMessage.objects.values_list("body", flat=True))
+    assert "What time do you open on Saturday?" in texts
+    assert all(
+        sid.startswith("SMsimulated")
+        for sid in InboundMessage.objects.values_list("provider_sid", flat=True)
+    )
+    assert RevocationReview.objects.filter(status="pending").count() == 1

@@ -169,6 +169,7 @@ class Command(BaseCommand):
                 ]
                 made = self.create_contacts(rng, contacts, offers, appointments, tags)
                 self.create_sending(offers, appointments)
+                self.create_conversations()
             self.stdout.write(
                 self.style.SUCCESS(
                     f"Demo data loaded: 2 programs, {made} contacts, a sender, approved "
@@ -294,6 +295,35 @@ class Command(BaseCommand):
         )
         campaign.senders.add(sender)
         CampaignVariant.objects.create(campaign=campaign, label="A", template_version=versions[0])
+
+    def create_conversations(self) -> None:
+        """A few people who texted the short code, through the real inbound path (marked as
+        simulated): questions waiting in the support queue, one "not interested" waiting for
+        compliance's review, one asking for an agent."""
+        from messaging import inbound
+        from messaging.models import Sender
+        from messaging.simulate import simulated_params
+
+        sender = Sender.objects.get(phone_number=DEMO_NUMBER)
+        inbound.clear_sender_cache()
+        people = list(
+            Contact.objects.filter(consent_states__status="opted_in", phone__isnull=False)
+            .exclude(first_name="")
+            .distinct()
+            .order_by("pk")[:4]
+        )
+        texts = [
+            "Hi, do you still have the 4-person tent in green?",
+            "What time do you open on Saturday?",
+            "not interested anymore",
+            "AGENT",
+        ]
+        now = timezone.now()
+        for minutes, (contact, text) in enumerate(zip(people, texts, strict=False)):
+            params = simulated_params(contact=contact, sender=sender, body=text, by="seed_demo")
+            inbound.inbound_receive(
+                params=params, received_at=now - timedelta(minutes=90 - 20 * minutes)
+            )
 
     def create_programs(self) -> tuple[Program, Program]:
         now = timezone.now()
