@@ -313,3 +313,32 @@ class FlowRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.flow} → {self.contact_id} ({self.outcome})"
+
+
+# Registrations and program reviews live in their own package; Django finds models here.
+from .registrations.models import (  # noqa: E402
+    Brand,
+    BrandEvent,
+    ProgramReview,
+    Registration,
+    RegistrationEvent,
+    RegistrationSnapshot,
+    ReviewFinding,
+)
+
+__all__ = [
+    "Audience",
+    "Brand",
+    "BrandEvent",
+    "Campaign",
+    "CampaignEvent",
+    "CampaignVariant",
+    "Flow",
+    "FlowEvent",
+    "FlowRun",
+    "ProgramReview",
+    "Registration",
+    "RegistrationEvent",
+    "RegistrationSnapshot",
+    "ReviewFinding",
+]

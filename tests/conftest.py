@@ -18,6 +18,9 @@ def _test_settings(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.Q2_SYNC = True
     settings.SMS_BACKEND = "locmem"
+    # Tests that are not about registrations send from unregistered 10DLC senders; the
+    # registration tests switch the hold back on.
+    settings.SMS_UNREGISTERED_SENDER = "warn"
 
 
 CHROMIUM = "/usr/bin/chromium"
@@ -59,12 +62,14 @@ def admin_login(page, live_server, username: str, password: str = "pw") -> None:
 def _fresh_rulebook():
     from consent.selectors import forget_programs
     from messaging.api.auth import forget_client
+    from campaigns.registrations.gate import forget_coverage
     from messaging.policy_hold import forget_rulebook
 
-    for forget in (forget_rulebook, forget_programs, forget_client):
+    forgets = (forget_rulebook, forget_programs, forget_client, forget_coverage)
+    for forget in forgets:
         forget()
     yield
-    for forget in (forget_rulebook, forget_programs, forget_client):
+    for forget in forgets:
         forget()
 
 

@@ -13,6 +13,8 @@ SCHEDULES = {
     "deliver due webhooks": ("messaging.tasks.deliver_webhooks", 1),
     "send monthly subscription reminders": ("campaigns.tasks.send_monthly_reminders", 60),
     "prune idempotency records": ("messaging.tasks.prune_idempotency_records", 60),
+    # Daily: each registration is reviewed when its own cadence (weekly by default) comes round.
+    "program reviews": ("campaigns.tasks.run_program_reviews", 24 * 60),
 }
 
 
