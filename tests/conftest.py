@@ -60,9 +60,9 @@ def admin_login(page, live_server, username: str, password: str = "pw") -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh_rulebook():
+    from campaigns.registrations.gate import forget_coverage
     from consent.selectors import forget_programs
     from messaging.api.auth import forget_client
-    from campaigns.registrations.gate import forget_coverage
     from messaging.policy_hold import forget_rulebook
 
     forgets = (forget_rulebook, forget_programs, forget_client, forget_coverage)

@@ -110,6 +110,9 @@ def brand_names(snapshot: RegistrationSnapshot) -> list[str]:
 
 
 def mentions(text: str, names: Iterable[str]) -> bool:
+    """Whether a name appears as words, outside links (acme.example does not name Acme)."""
+    for link, _, _ in _links(text):
+        text = text.replace(link, " ")
     for name in names:
         words = r"\s+".join(re.escape(w) for w in name.split())
         if re.search(rf"(?<!\w){words}(?!\w)", text, re.IGNORECASE):

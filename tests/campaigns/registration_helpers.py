@@ -18,8 +18,7 @@ from tests.factories import create_contact, create_user
 _n = itertools.count(1)
 
 SAMPLE_SALE = (
-    "Acme: [first name], 20% off this weekend at https://acme.example/sale "
-    "Reply STOP to opt out"
+    "Acme: [first name], 20% off this weekend at https://acme.example/sale Reply STOP to opt out"
 )
 SAMPLE_RESTOCK = (
     "Acme: [first name], the tents you liked are back in stock at https://acme.example/tents "
