@@ -88,35 +88,35 @@ BROKEN = [
             "opt_in_message": "You are in. Msg frequency varies. Msg & data rates may apply. "
             "Reply HELP for help, STOP to cancel."
         },
-    ),  # fmt: skip
+    ),
     (
         "opt_in_message.frequency",
         {
             "opt_in_message": "Acme Offers: you are in. Msg & data rates may apply. "
             "Reply HELP for help, STOP to cancel."
         },
-    ),  # fmt: skip
+    ),
     (
         "opt_in_message.rates",
         {
             "opt_in_message": "Acme Offers: you are in. Msg frequency varies. "
             "Reply HELP for help, STOP to cancel."
         },
-    ),  # fmt: skip
+    ),
     (
         "opt_in_message.help",
         {
             "opt_in_message": "Acme Offers: you are in. Msg frequency varies. "
             "Msg & data rates may apply. Reply STOP to cancel."
         },
-    ),  # fmt: skip
+    ),
     (
         "opt_in_message.stop",
         {
             "opt_in_message": "Acme Offers: you are in. Msg frequency varies. "
             "Msg & data rates may apply. Reply HELP for help."
         },
-    ),  # fmt: skip
+    ),
     ("opt_out_message.length", {"opt_out_message": "Bye"}),
     (
         "help_message.support_contact",
@@ -178,7 +178,7 @@ def test_saving_a_draft_stores_its_problems_and_submitting_refuses_rejections(re
     draft.save()
     assert [f["code"] for f in draft.findings] == ["privacy_policy_url.required"]
 
-    with pytest.raises(RegistrationError, match="privacy_policy_url.required"):
+    with pytest.raises(RegistrationError, match=r"privacy_policy_url\.required"):
         draft.submit(by=user)
     draft.refresh_from_db()
     assert draft.status == "draft" and draft.submitted_at is None
