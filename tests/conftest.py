@@ -111,4 +111,4 @@ def no_quiet_hours(db):
     QuietHoursRule.objects.all().delete()
 
 
-from tests.standin.fixtures import locmem_sms, twilio_standin  # noqa: E402, F401 (fixtures)
+from tests.standin.fixtures import a2p_standin, locmem_sms, twilio_standin  # noqa: E402, F401

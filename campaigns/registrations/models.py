@@ -432,6 +432,15 @@ class RegistrationSnapshot(models.Model):
     def content(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in CONTENT_FIELDS}
 
+    def previous(self) -> RegistrationSnapshot | None:
+        return (
+            RegistrationSnapshot.objects.filter(
+                registration=self.registration_id, number__lt=self.number
+            )
+            .order_by("-number")
+            .first()
+        )
+
     # --- transitions --------------------------------------------------------------------
 
     def _transition(self, *, frm: tuple[str, ...], to: str, by, note: str = "", **fields) -> None:
