@@ -53,9 +53,8 @@ def line_chart(
     points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, (_, v) in enumerate(series))
     dots = format_html_join(
         "",
-        '<circle cx="{:.1f}" cy="{:.1f}" r="2.5" fill="#205067"><title>{}: {} open</title>'
-        "</circle>",
-        ((x(i), y(v), d.isoformat(), v) for i, (d, v) in enumerate(series)),
+        '<circle cx="{}" cy="{}" r="2.5" fill="#205067"><title>{}: {} open</title></circle>',
+        ((f"{x(i):.1f}", f"{y(v):.1f}", d.isoformat(), v) for i, (d, v) in enumerate(series)),
     )
     first, last = series[0], series[-1]
     label = (
