@@ -470,7 +470,10 @@ def _drift_findings(snapshot: RegistrationSnapshot, bodies: list[Body]) -> list[
 def _opt_in_findings(registration: Registration, snapshot: RegistrationSnapshot) -> list[Draft]:
     drafts = []
     submitted = snapshot.submitted_at
+    now = timezone.now()
     program_ids = list(registration.programs.values_list("pk", flat=True))
+    # A disclosure that took effect after the submission, or the current one if it was
+    # written after it (a back-dated effective time does not hide a new text).
     changed = (
         Disclosure.objects.filter(program_id__in=program_ids)
         .filter(Q(created_at__gt=submitted) | Q(effective_at__gt=submitted))
@@ -479,7 +482,9 @@ def _opt_in_findings(registration: Registration, snapshot: RegistrationSnapshot)
     )
     by_program: dict[int, list[Disclosure]] = defaultdict(list)
     for disclosure in changed:
-        by_program[disclosure.program_id].append(disclosure)
+        current = disclosure.program.current_disclosure(at=now)
+        if disclosure.effective_at > submitted or disclosure.pk == getattr(current, "pk", None):
+            by_program[disclosure.program_id].append(disclosure)
     for program_id, disclosures in by_program.items():
         program = disclosures[0].program
         drafts.append(

@@ -76,7 +76,6 @@ def test_compliance_works_through_a_review_and_signs_it_off(browser_page, live_s
     page.fill("#sign-off-note", "Weekly review done")
     page.click("#sign-off")
     expect(page.locator("#sign-off-state")).to_contain_text("Signed off")
-    page.screenshot(path="/tmp/t14_review_signed_off.png", full_page=True)
 
     review = ProgramReview.objects.get(pk=review.pk)
     assert review.sign_off_note == "Weekly review done"

@@ -127,7 +127,9 @@ def test_sign_off_after_acknowledging_and_resolving(compliance_client, drifted):
     review.refresh_from_db()
     assert review.signed_off_at is None  # open findings remain
 
-    links, keywords = (review.findings.get(code=c) for c in ("undeclared_links", "keyword_mismatch"))
+    links, keywords = (
+        review.findings.get(code=c) for c in ("undeclared_links", "keyword_mismatch")
+    )
     finding_url = "admin:campaigns_programreview_finding"
     compliance_client.post(
         reverse(finding_url, args=[review.pk, links.pk, "acknowledge"]), {"note": "Resubmitting"}
@@ -183,9 +185,12 @@ def test_snapshot_actions_report_done_and_skipped(compliance_client, drifted):
     url = reverse("admin:campaigns_registrationsnapshot_changelist")
     response = compliance_client.post(
         url,
-        {"action": "submit_action", "_selected_action": [draft.pk, registration.approved_snapshot_id]},
+        {
+            "action": "submit_action",
+            "_selected_action": [draft.pk, registration.approved_snapshot_id],
+        },
         follow=True,
-    )  # fmt: skip
+    )
     text = response.content.decode()
     assert "Submitted: done 0, skipped 2" in text
     assert "privacy_policy_url.required" in text
