@@ -158,3 +158,49 @@ def test_drafts_are_never_sent(twilio):
     with pytest.raises(SyncError, match="drafts are never sent"):
         registration_submit(registration=registration, by=create_user("carl"))
     assert twilio.requests == []
+
+
+def test_the_admin_buttons_submit_and_refresh_and_report_provider_errors(client, twilio):
+    from django.urls import reverse
+
+    from tests.factories import compliance_approver
+
+    remote_brand = twilio.add_brand()
+    service = twilio.add_service()
+    registration = create_registration(
+        create_program("offers"),
+        approved=False,
+        brand=create_brand(provider_sid=remote_brand["sid"]),
+    )
+    Registration.objects.filter(pk=registration.pk).update(messaging_service_sid=service["sid"])
+    client.force_login(compliance_approver())
+    url = "admin:campaigns_registration_sync"
+
+    page = client.post(reverse(url, args=[registration.pk, "submit"]), follow=True)
+    assert "Submitted to Twilio." in page.content.decode()
+    registration.refresh_from_db()
+    assert registration.provider_sid in twilio.campaigns[service["sid"]]
+
+    twilio.fail_next(503)
+    page = client.post(reverse(url, args=[registration.pk, "refresh"]), follow=True)
+    assert "Twilio had an error (HTTP 503)" in page.content.decode()
+
+    twilio.campaigns[service["sid"]][registration.provider_sid]["campaign_status"] = "VERIFIED"
+    client.post(reverse(url, args=[registration.pk, "refresh"]))
+    registration.refresh_from_db()
+    assert registration.status == "approved"
+
+
+def test_the_brand_list_action_imports_from_twilio(client, remote):
+    from django.urls import reverse
+
+    from tests.factories import compliance_approver
+
+    create_brand()  # an action needs a selected row
+    client.force_login(compliance_approver())
+    page = client.post(
+        reverse("admin:campaigns_brand_changelist"),
+        {"action": "import_action", "_selected_action": [Brand.objects.get().pk]},
+        follow=True,
+    )
+    assert "Brands: 1 new, 0 refreshed. Registrations: 2 new" in page.content.decode()
