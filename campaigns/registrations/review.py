@@ -125,9 +125,10 @@ def read_traffic(
         return traffic
     sent = _sent(sender_ids, start, end)
     versions: dict[tuple[int, int, str], dict[str, Any]] = {}
-    for row in sent.values("template_version_id", "program_id", "message_type", "sender_id")\
-            .annotate(n=Count("id"), filtered=Count("id", filter=Q(error_code=30007)),
-                      example=Min("id")):  # fmt: skip
+    grouped = sent.values("template_version_id", "program_id", "message_type", "sender_id")
+    for row in grouped.annotate(
+        n=Count("id"), filtered=Count("id", filter=Q(error_code=30007)), example=Min("id")
+    ):
         traffic.messages += row["n"]
         traffic.filtered += row["filtered"]
         key = (row["sender_id"], row["program_id"], row["message_type"])
@@ -582,10 +583,8 @@ def _keyword_findings(registration: Registration, snapshot: RegistrationSnapshot
                     "mismatch fails vetting or audit.",
                     suggested_fix="Register the program's real keywords and texts in a new "
                     "snapshot (or change the program to match the registration).",
-                    magnitude=sum(
-                        len(d.get("missing", [1])) if isinstance(d, dict) else 1
-                        for d in differences.values()
-                    ),
+                    # Each missing keyword and each differing text counts once.
+                    magnitude=len(unlisted) + len(differences) - (1 if unlisted else 0),
                     proposal={
                         "opt_in_keywords": sorted(registered_in | set(unlisted)),
                         **{
