@@ -81,6 +81,7 @@ os.environ.update(
     TWILIO_API_BASE_URL=STANDIN_URL,
     TWILIO_LOOKUP_BASE_URL=STANDIN_URL,
     REASSIGNED_CHECK_AFTER_DAYS="36500",
+    SMS_UNREGISTERED_SENDER="warn",  # the bench sender has no 10DLC registration
     LOG_LEVEL="WARNING",
     # Only the qcluster run uses the broker; plain workers never enqueue.
     Q2_BROKER=os.environ.get("BENCH_Q2_BROKER", "redis://127.0.0.1:6379/0"),

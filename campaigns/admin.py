@@ -444,3 +444,4 @@ class CampaignEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 from . import admin_flows  # noqa: E402, F401 (registers the flow, event and run admins)
+from .registrations import admin as registrations_admin  # noqa: E402, F401 (brands, registrations, reviews)

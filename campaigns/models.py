@@ -351,3 +351,33 @@ class EvidencePack(models.Model):
 
     def __str__(self) -> str:
         return f"Evidence pack for {self.phone} ({self.made_at:%Y-%m-%d %H:%M})"
+
+
+# Registrations and program reviews live in their own package; Django finds models here.
+from .registrations.models import (  # noqa: E402
+    Brand,
+    BrandEvent,
+    ProgramReview,
+    Registration,
+    RegistrationEvent,
+    RegistrationSnapshot,
+    ReviewFinding,
+)
+
+__all__ = [
+    "Audience",
+    "Brand",
+    "BrandEvent",
+    "Campaign",
+    "CampaignEvent",
+    "CampaignVariant",
+    "EvidencePack",
+    "Flow",
+    "FlowEvent",
+    "FlowRun",
+    "ProgramReview",
+    "Registration",
+    "RegistrationEvent",
+    "RegistrationSnapshot",
+    "ReviewFinding",
+]

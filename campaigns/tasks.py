@@ -15,6 +15,7 @@ from messaging.queueing import enqueue
 from .fanout import fanout_all
 from .flows import flow_fire_scheduled
 from .models import MONTHLY_REMINDER_EVENT, Campaign, CampaignStatus, Flow, FlowRun
+from .registrations.review import program_review_due
 from .services import campaign_start_if_due
 
 
@@ -104,3 +105,8 @@ def _due_for_reminder(flow: Flow) -> QuerySet[int]:
         .order_by("pk")
         .values_list("pk", flat=True)
     )
+
+
+def run_program_reviews() -> int:
+    """The schedule's program review: every registration whose cadence has come round."""
+    return len(program_review_due())

@@ -287,6 +287,44 @@ SMS_PRICE_PER_SEGMENT = env.dict(
 )
 SMS_PRICE_CURRENCY = env.str("SMS_PRICE_CURRENCY", default="USD")
 
+# --- Registrations and the program review (compliance owns these) -----------------------------
+# Days between program reviews of a registration (each registration may set its own cadence).
+REGISTRATION_REVIEW_DAYS = env.int("REGISTRATION_REVIEW_DAYS", default=7)
+# Days of sent traffic a review reads.
+REGISTRATION_REVIEW_WINDOW_DAYS = env.int("REGISTRATION_REVIEW_WINDOW_DAYS", default=30)
+# A live template no registered sample resembles at least this much (0-1) is "drift".
+REGISTRATION_SAMPLE_SIMILARITY = env.float("REGISTRATION_SAMPLE_SIMILARITY", default=0.5)
+# A share of carrier-filtered (30007) messages above this warns of trouble.
+REGISTRATION_FILTERED_SHARE_WARN = env.float("REGISTRATION_FILTERED_SHARE_WARN", default=0.02)
+# A 10DLC sender's message with no approved registration covering its program and message
+# type: "hold" it (reason unregistered_sender) or "warn" (log it, send, and let the review
+# report it).
+SMS_UNREGISTERED_SENDER = env.str("SMS_UNREGISTERED_SENDER", default="hold")
+# Which message types each use case covers (the live use-case list changes: this is data).
+REGISTRATION_USE_CASE_MESSAGE_TYPES: dict[str, tuple[str, ...]] = {
+    "MARKETING": ("marketing",),
+    "MIXED": (),  # its sub-use-cases decide
+    "LOW_VOLUME": (),
+    "ACCOUNT_NOTIFICATION": ("transactional",),
+    "DELIVERY_NOTIFICATION": ("transactional",),
+    "2FA": ("transactional",),
+    "SECURITY_ALERT": ("transactional",),
+    "FRAUD_ALERT": ("transactional",),
+    "HIGHER_EDUCATION": ("transactional",),
+    "PUBLIC_SERVICE_ANNOUNCEMENT": ("transactional",),
+    "POLLING_VOTING": ("marketing",),
+    "CUSTOMER_CARE": ("customer_care",),
+    "CHARITY": ("marketing", "transactional"),
+    "SWEEPSTAKE": ("marketing",),
+    "K12_EDUCATION": ("transactional",),
+    "POLITICAL": ("marketing",),
+    "EMERGENCY": ("transactional",),
+    "AGENTS_FRANCHISES": ("marketing", "transactional", "customer_care"),
+    "PROXY": ("customer_care",),
+    "SOCIAL": ("marketing",),
+    "SOLE_PROPRIETOR": ("marketing", "transactional", "customer_care"),
+}
+
 # --- Inbound and conversations -----------------------------------------------------------------
 # The business as named in answers to a number that has no sender set up (STOP, HELP).
 SMS_BUSINESS_NAME = env.str("SMS_BUSINESS_NAME", default="Acme")
@@ -306,3 +344,5 @@ TWILIO_TIMEOUT = env.float("TWILIO_TIMEOUT", default=10.0)
 # Tests and benches point these at a local stand-in; empty means Twilio's own hosts.
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
 TWILIO_LOOKUP_BASE_URL = env.str("TWILIO_LOOKUP_BASE_URL", default="")
+# Where Twilio's Messaging v1 API (A2P brands, campaigns, toll-free verifications) lives.
+TWILIO_MESSAGING_BASE_URL = env.str("TWILIO_MESSAGING_BASE_URL", default="")

@@ -6,7 +6,9 @@ Asked for every claimed message right before its rate tokens and its final conse
   every zone the recipient may be in;
 - quiet hours (federal and state rules, `messaging.policy`) hold marketing, and transactional
   programs unless exempt; a direct answer to someone's own message (customer care) is not held;
-- the rolling 24-hour frequency cap holds the message until the oldest counted one ages out.
+- the rolling 24-hour frequency cap holds the message until the oldest counted one ages out;
+- first of all, a 10DLC sender's message that no approved registration covers waits
+  (`unregistered_sender`, see `campaigns.registrations.gate`; a setting makes it a warning).
 
 The rule book is loaded from the database at most once a minute per worker.
 """
@@ -17,6 +19,7 @@ import time as _time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from campaigns.registrations.gate import unregistered_sender_hold
 from consent.models import MessageType
 
 from . import policy
@@ -59,6 +62,9 @@ def local_send_at(campaign, contact) -> datetime:
 
 def policy_hold(message: OutboundMessage, now: datetime) -> tuple[str, datetime] | None:
     """(reason, until) if the message must wait; None to go ahead."""
+    unregistered = unregistered_sender_hold(message, now)
+    if unregistered is not None:
+        return unregistered
     target = _local_target(message)
     if target is not None and target > now:
         return LOCAL_TIME, target

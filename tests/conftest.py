@@ -31,6 +31,9 @@ def _test_settings(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.Q2_SYNC = True
     settings.SMS_BACKEND = "locmem"
+    # Tests that are not about registrations send from unregistered 10DLC senders; the
+    # registration tests switch the hold back on.
+    settings.SMS_UNREGISTERED_SENDER = "warn"
 
 
 CHROMIUM = "/usr/bin/chromium"
@@ -70,14 +73,16 @@ def admin_login(page, live_server, username: str, password: str = "pw") -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh_rulebook():
+    from campaigns.registrations.gate import forget_coverage
     from consent.selectors import forget_programs
     from messaging.api.auth import forget_client
     from messaging.policy_hold import forget_rulebook
 
-    for forget in (forget_rulebook, forget_programs, forget_client):
+    forgets = (forget_rulebook, forget_programs, forget_client, forget_coverage)
+    for forget in forgets:
         forget()
     yield
-    for forget in (forget_rulebook, forget_programs, forget_client):
+    for forget in forgets:
         forget()
 
 
@@ -119,4 +124,4 @@ def no_quiet_hours(db):
     QuietHoursRule.objects.all().delete()
 
 
-from tests.standin.fixtures import locmem_sms, twilio_standin  # noqa: E402, F401 (fixtures)
+from tests.standin.fixtures import a2p_standin, locmem_sms, twilio_standin  # noqa: E402, F401

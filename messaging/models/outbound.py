@@ -59,6 +59,7 @@ class HoldReason(models.TextChoices):
     RECONCILE = "reconcile", "Hand-off unknown: needs a person"
     REASSIGNED_CHECK = "reassigned_check", "Reassigned-number check pending"
     LOCAL_TIME = "local_time", "Waiting for the recipient's local send time"
+    UNREGISTERED_SENDER = "unregistered_sender", "No approved registration covers the sender"
 
 
 class BlockReason(models.TextChoices):

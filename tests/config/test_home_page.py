@@ -168,7 +168,7 @@ def test_the_home_page_costs_a_fixed_number_of_queries(
 
 @pytest.mark.django_db
 def test_open_operator_alerts_come_first_for_those_who_may_see_them(client, office):
-    from core.models import OperatorAlert
+    from messaging.models import OperatorAlert
 
     OperatorAlert.objects.create(kind="unconfigured_number", subject="+18335550199")
     root = create_user("root", superuser=True)

@@ -33,3 +33,15 @@ def locmem_sms() -> Iterator[ModuleType]:
         yield locmem
     finally:
         locmem.reset()
+
+
+@pytest.fixture
+def a2p_standin():
+    """The Messaging v1 registration stand-in (brands, campaigns, toll-free verifications)."""
+    from .twilio_a2p import A2PStandin
+
+    standin = A2PStandin().start()
+    try:
+        yield standin
+    finally:
+        standin.stop()

@@ -181,6 +181,17 @@ class Command(BaseCommand):
             added = self.create_flow_presets()
         if added:
             self.stdout.write(self.style.SUCCESS(f"Flow presets added: {', '.join(added)}."))
+        if self.create_registrations():
+            self.stdout.write(
+                self.style.SUCCESS("Registrations added (one clean, one drifted) and reviewed.")
+            )
+
+    def create_registrations(self) -> bool:
+        """A brand, two 10DLC registrations and a first program review (see campaigns)."""
+        from campaigns.registrations.demo import seed_registrations
+
+        _, reviewer = self.staff()
+        return seed_registrations(by=reviewer)
 
     def staff(self):
         """The demo's marketer (writes templates) and compliance reviewer (approves them)."""

@@ -20,6 +20,8 @@ SCHEDULES = {
         "messaging.tasks.purge_expired_records",
         24 * 60,
     ),
+    # Daily: each registration is reviewed when its own cadence (weekly by default) comes round.
+    "program reviews": ("campaigns.tasks.run_program_reviews", 24 * 60),
 }
 
 
