@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Iterable, Iterator
+import logging
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -37,7 +38,15 @@ from . import services
 from .import_jobs import RUNNING, ImportJob, ImportRejectedRow, ImportStatus
 from .models import ConsentEvent, ConsentMethod, Suppression, SuppressionReason
 from .phones import phone_hash
-from .resources import _COLUMN_OF_CODE, _COLUMN_OF_FIELD, ConsentImportResource, RowPlan
+from .resources import (
+    _COLUMN_OF_CODE,
+    _COLUMN_OF_FIELD,
+    UNEXPECTED_ERROR,
+    ConsentImportResource,
+    RowPlan,
+)
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -389,8 +398,10 @@ def import_job_check(*, job_id: int) -> str:
     except ValueError as exc:  # ImportFileError, missing columns: the person fixes the file
         _fail(job, str(exc))
         return "failed"
-    except Exception as exc:
-        _fail(job, f"Unexpected error: {exc!r}")
+    except Exception:
+        # Staff see one plain sentence; the traceback (server paths included) goes to the log.
+        logger.exception("Import job %s failed", job.pk)
+        _fail(job, UNEXPECTED_ERROR)
         raise
     ImportJob.objects.filter(pk=job.pk, status=ImportStatus.CHECKING).update(
         status=ImportStatus.CHECKED,
@@ -427,8 +438,10 @@ def import_job_run(*, job_id: int) -> str:
     except ValueError as exc:
         _fail(job, str(exc))
         return "failed"
-    except Exception as exc:
-        _fail(job, f"Unexpected error: {exc!r}")
+    except Exception:
+        # Staff see one plain sentence; the traceback (server paths included) goes to the log.
+        logger.exception("Import job %s failed", job.pk)
+        _fail(job, UNEXPECTED_ERROR)
         raise
     ImportJob.objects.filter(pk=job.pk, status=ImportStatus.IMPORTING).update(
         status=ImportStatus.DONE, finished_at=timezone.now(), lease_expires_at=None
