@@ -16,8 +16,8 @@ the keys it has seen (a real import finds them in the ledger).
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterable, Iterator
 import logging
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta

@@ -10,6 +10,7 @@ from consent.models import ConsentEvent, ConsentState
 from messaging.inbound import clear_sender_cache
 from messaging.models import Conversation, InboundMessage, OutboundMessage
 from messaging.simulate import SimulationError, inbound_simulate
+from messaging.tasks import dispatch
 from tests.a11y import axe_violations
 from tests.conftest import admin_login
 from tests.factories import (
@@ -31,7 +32,9 @@ def setup(db, settings):
     settings.SMS_AFTER_HOURS_REPLY = ""
     clear_sender_cache()
     program = create_program("offers")
-    sender = create_sender(program, phone_number="+18335550142")
+    # We answer keywords on this sender (the provider would answer them on a default toll-free
+    # number, and a simulation has no provider to do so).
+    sender = create_sender(program, phone_number="+18335550142", keyword_replies="us")
     contact = create_contact(first_name="Ada")
     opt_in(contact, program)
     yield program, sender, contact
@@ -62,6 +65,9 @@ def test_it_revokes_consent_through_the_inbound_path_when_staff_texts_stop(clien
     assert revocation.evidence["message_sid"] == inbound.provider_sid
     reply = OutboundMessage.objects.get(kind="auto_reply")
     assert reply.body == program.opt_out_confirmation_text
+    # The confirmation counts once the provider accepted the reply: after dispatch hands it over.
+    dispatch()
+    revocation.refresh_from_db()
     assert str(reply.pk) in revocation.confirmation.message_ref
 
 
