@@ -71,7 +71,7 @@ TEMPLATES = [
 
 VAR_DIR.mkdir(exist_ok=True)
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
-# Persistent connections are worth ~5.7x on webhook-shaped views (shared/PERF.md).
+# Persistent connections are worth ~5.7x on webhook-shaped views.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 # A health check is one more round trip at the start of every request (a STOP, an API call);
 # without it, the first request on a connection the database dropped fails and the next opens
@@ -146,7 +146,7 @@ SMS_BACKEND = env.str("SMS_BACKEND", default="console")
 
 # --- django-q2 -------------------------------------------------------------------------------
 # ORM broker by default (nothing to install); a Redis URL in Q2_BROKER switches to Redis.
-# save_limit=-1: the default prunes saved results on every task, 3.7-6.9x slower (PERF.md).
+# save_limit=-1: the default prunes saved results on every task, 3.7-6.9x slower.
 Q2_BROKER = env.str("Q2_BROKER", default="orm")
 # Run queued tasks inline instead of on the cluster (the test suite does).
 Q2_SYNC = env.bool("Q2_SYNC", default=False)

@@ -7,7 +7,7 @@ A keyword opt-in is answered in the inbound webhook's own reply; everything else
     opted in ---------------> the program's opt-in confirmation flow (consent.opted_in),
                               else the program's opt-in confirmation text
 
-The text sent is recorded as the event's `ConsentConfirmation` (DOMAIN §8: the confirmation
+The text sent is recorded as the event's `ConsentConfirmation` (the confirmation
 message id belongs to the consent record).
 """
 

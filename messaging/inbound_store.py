@@ -1,6 +1,6 @@
 """The rows the inbound handler writes for every message, in plain SQL (`consent.sql`).
 
-The inbound webhook must do 500 requests/s (shared/PERF.md, Web); the statements this module
+The inbound webhook must do 500 requests/s; the statements this module
 owns (the contact look-up, the inbound row, the queued reply and its event) cut the
 STOP path's Python time by about 45%. Consent still changes only through `consent.services`.
 

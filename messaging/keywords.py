@@ -11,7 +11,7 @@ Contract
 ============  ============  ==============  ====================================================
 intent        confidence    needs_review    the caller ...
 ============  ============  ==============  ====================================================
-``OPT_OUT``   ``certain``   ``False``       revokes consent now (DOMAIN.md §1) and sends the one
+``OPT_OUT``   ``certain``   ``False``       revokes consent now and sends the one
                                             STOP confirmation.
 ``HELP``      ``certain``   ``False``       sends the program's HELP reply.
 ``OPT_IN``    ``certain``   ``False``       treats it as START/UNSTOP/YES under the program's rules

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 #: Twilio refuses a longer body (error 21617).
 MAX_BODY_CHARACTERS = 1600
 
-#: Permanent provider errors and what they say about the number (shared/DOMAIN.md §3).
+#: Permanent provider errors and what they say about the number.
 ERROR_MEANINGS: dict[int, str] = {
     21610: "opted_out_at_carrier",
     21211: "invalid",

@@ -7,7 +7,7 @@ with the grapheme splitter it relies on (`grapheme-splitter` 1.0.4: Unicode 10.0
 library's quirks included). `tests/templates/data/segment_corpus.json`, recorded from the package
 by `make_segment_corpus.mjs`, pins the agreement.
 
-The reference's rules (DOMAIN.md section 7):
+The reference's rules (GSM 03.38 / 3GPP TS 23.038):
 
 - The body is split into grapheme clusters; a CR LF cluster counts as two characters.
 - It is GSM-7 when every cluster is one GSM-7 character (basic table: 1 septet; extension table:

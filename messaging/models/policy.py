@@ -14,7 +14,7 @@ class QuietHoursRule(models.Model):
 
     `jurisdiction` is "US" (federal) or a state's postal code. Times are the recipient's local
     time; `end` is exclusive. A rule applies from `effective_from` until `effective_to`
-    (exclusive, open when empty). Seeded from shared/DOMAIN.md §4; editable in the admin.
+    (exclusive, open when empty). Seeded by a migration; editable in the admin.
     """
 
     jurisdiction = models.CharField(max_length=2, help_text='"US" or a state code, e.g. FL.')
