@@ -281,7 +281,10 @@ def test_it_finds_a_minute_over_the_campaigns_rate_and_a_day_over_the_brands_cap
     registration = create_registration(
         program, [sender], att_messages_per_minute=5, tmobile_daily_segments=8
     )
-    minute = timezone.now().replace(second=0, microsecond=0) - timedelta(hours=2)
+    # Noon yesterday in the zone days are counted in: all nine sends fall on one day whenever the
+    # test runs (two hours before "now" crosses midnight for two hours of every day).
+    yesterday = timezone.localtime() - timedelta(days=1)
+    minute = yesterday.replace(hour=12, minute=0, second=0, microsecond=0)
     send(sender, program, version=sale_version, count=6, at=minute + timedelta(seconds=10))
     send(sender, program, version=sale_version, count=3, at=minute + timedelta(minutes=5))
 
