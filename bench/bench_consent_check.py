@@ -59,7 +59,7 @@ from bench_inbound import HOST, free_port, stop  # noqa: E402
 from common import require_scratch_postgres  # noqa: E402
 
 # The app's modules need the app registry, hence after setup().
-from messaging.api.clients import api_client_create  # noqa: E402
+from messaging.api_clients import api_client_create  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTACTS = int(os.environ.get("BENCH_CONTACTS", 500_000))

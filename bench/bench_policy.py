@@ -1,4 +1,4 @@
-"""Throughput of `messaging.policy.next_allowed_at` with a warm `RuleBook`, on one core, no DB.
+"""Throughput of `messaging.sending_rules.next_allowed_at` with a warm `RuleBook`, one core, no DB.
 
 Run from the project root: `.venv/bin/python bench/bench_policy.py`. The rulebook holds the rules
 seeded by migration 0002 (shared/DOMAIN.md §4), built from the migration's own list, so no
@@ -25,7 +25,7 @@ django.setup()
 
 # The app's modules need the app registry, hence after setup().
 from consent.models import Contact, MessageType, Program  # noqa: E402
-from messaging.policy import (  # noqa: E402
+from messaging.sending_rules import (  # noqa: E402
     Rule,
     RuleBook,
     next_allowed_at,

@@ -12,7 +12,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from consent.admin_tools import LabelledTabularInline, ReadOnlyAdminMixin
+from config.lib.admin_tools import LabelledTabularInline, ReadOnlyAdminMixin
 from consent.models import Program, Tag
 from consent.phones import InvalidPhoneNumber
 from messaging.models import OutboundMessage

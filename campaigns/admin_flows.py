@@ -18,8 +18,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from config.lib.admin_tools import BigTableAdmin, ReadOnlyAdminMixin, admin_time
 from consent.admin import PhoneSearchMixin
-from consent.admin_tools import BigTableAdmin, ReadOnlyAdminMixin, admin_time
 from templates.models import MessageTemplate, TemplateVersion, VersionStatus
 
 from .flows import OPS, FlowError, flow_set_active

@@ -50,7 +50,7 @@ from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from consent.business_days import add_business_days
+from config.lib.business_days import add_business_days
 from consent.models import (
     ConsentConfirmation,
     ConsentEvent,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import path
 
-from consent.admin_tools import BigTableAdmin, ReadOnlyAdminMixin
+from config.lib.admin_tools import BigTableAdmin, ReadOnlyAdminMixin
 
 from .evidence_views import admin_evidence_pack
 from .models import EvidencePack

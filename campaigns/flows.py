@@ -25,9 +25,9 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from config.lib.queueing import enqueue
 from consent.models import Contact, MessageType, Program
 from messaging.models import MessageKind, MessageStatus
-from messaging.queueing import enqueue
 from messaging.services import message_queue
 from messaging.timezones import is_known_zone
 from templates.rendering import MissingTokenError, contact_token_values

@@ -15,7 +15,7 @@ with a character outside GSM-7 (ç, ë, an emoji) makes that one message UCS-2, 
 (senders share recipients evenly, as fan-out assigns them).
 
 Quiet hours are forecast for up to `QUIET_SAMPLE` eligible recipients with the sending policy
-dispatch applies (`messaging.policy.next_allowed_at`, at each one's send time: the start, or
+dispatch applies (`messaging.sending_rules.next_allowed_at`, at each one's send time: the start, or
 their local send time for a local-time campaign).
 """
 
@@ -31,8 +31,8 @@ from django.db import connection
 
 from consent.models import Contact
 from messaging import policy
+from messaging.holds import local_send_at, rulebook
 from messaging.models import BlockReason
-from messaging.policy_hold import local_send_at, rulebook
 from templates.encoding import analyze
 
 from .audiences import AudienceFilterError, audience_contacts

@@ -10,12 +10,12 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from config.lib.queueing import enqueue
 from consent.models import MessageType
 from consent.phones import normalize_phone
 from consent.services import contact_get_or_create
 from messaging.models import BlockReason, MessageEvent, MessageKind, MessageStatus, OutboundMessage
 from messaging.models.outbound import WAITING
-from messaging.queueing import enqueue
 from messaging.services import message_queue
 from templates.checks import has_blockers
 from templates.models import VersionStatus

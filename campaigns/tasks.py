@@ -8,9 +8,9 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
+from config.lib.queueing import enqueue
 from consent.models import ConsentState, ConsentStatus, Contact
 from consent.selectors import eligible_contacts
-from messaging.queueing import enqueue
 
 from .fanout import fanout_all
 from .flows import flow_fire_scheduled

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
-from messaging.api.errors import error_body
+from config.api.errors import error_body
 
 API_PREFIX = "/api/"
 

@@ -171,12 +171,12 @@ else:
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_AUTHENTICATION_CLASSES": ["messaging.api.auth.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["messaging.api.auth.HasScope"],
-    "DEFAULT_THROTTLE_CLASSES": ["messaging.api.auth.ClientRateThrottle"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["config.api.auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["config.api.auth.HasScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["config.api.auth.ClientRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["messaging.api.parsers.BoundedJSONParser"],
-    "EXCEPTION_HANDLER": "messaging.api.errors.exception_handler",
+    "DEFAULT_PARSER_CLASSES": ["config.api.parsers.BoundedJSONParser"],
+    "EXCEPTION_HANDLER": "config.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
 # API request bodies: larger ones are refused with 413 `too_large` before parsing, JSON nested
@@ -227,7 +227,7 @@ SPECTACULAR_SETTINGS = {
     # The answers every operation can give (404, 413, 409/422 on POSTs), documented once.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "messaging.api.schema.document_common_answers",
+        "config.api.schema.document_common_answers",
     ],
 }
 

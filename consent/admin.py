@@ -15,12 +15,13 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from config.lib.admin_tools import BigTableAdmin, ReadOnlyAdminMixin, form_action
+
 # The contact page shows the person's whole history: messages and conversations too.
 from messaging.timeline import contact_timeline
 
 from . import services
 from .admin_import import import_upload_view
-from .admin_tools import BigTableAdmin, ReadOnlyAdminMixin, form_action
 from .models import (
     ConsentEvent,
     ConsentMethod,

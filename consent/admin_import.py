@@ -18,10 +18,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 
-from messaging.queueing import enqueue
+from config.lib.admin_tools import BigTableAdmin, ReadOnlyAdminMixin
+from config.lib.queueing import enqueue
 
 from . import importing
-from .admin_tools import BigTableAdmin, ReadOnlyAdminMixin
 from .import_jobs import ImportJob, ImportStatus
 from .resources import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 

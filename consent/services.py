@@ -17,7 +17,8 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from . import sql
+from config.lib import sql
+
 from .models import (
     ConsentEvent,
     ConsentKind,
@@ -151,7 +152,7 @@ def _record_many(
     ]
     _apply_to_states([r.event for r in results if r.created])
     # Partners hear of the change through the outbox, written in this same transaction.
-    from messaging.outbound_webhooks import webhook_emit_consent
+    from messaging.partner_webhooks import webhook_emit_consent
 
     webhook_emit_consent([r.event for r in results if r.created])
     return results
@@ -227,7 +228,7 @@ _EVENT_COLUMNS = (
 
 def _insert_events(events: list[ConsentEvent]) -> list[ConsentEvent]:
     """Link the new ledger rows into their contacts' hash chains (one read of the heads, under
-    the contacts' locks the caller holds) and INSERT them in one statement (`consent.sql`: this
+    the contacts' locks the caller holds) and INSERT them in one statement (`config.lib.sql`: this
     is every writer's path)."""
     if not events:
         return []
@@ -529,7 +530,7 @@ def consent_opt_in_many(
         for wave in waves:
             for chunk in _chunks(wave, 1000):
                 _apply_to_states(chunk)
-        from messaging.outbound_webhooks import webhook_emit_consent
+        from messaging.partner_webhooks import webhook_emit_consent
 
         webhook_emit_consent(fresh)
     return answers  # type: ignore[return-value]

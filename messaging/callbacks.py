@@ -31,7 +31,7 @@ the message and handed to `messaging.services.apply_error_side_effects` (21610: 
 opt-out and suppression; 21211/21614/30005/30006: invalid or landline, suppressed; 30007 is
 counted from `error_code` on the campaign's messages). A move to delivered writes the partners'
 `message.delivered` webhook deliveries, to failed or undelivered `message.failed`, in the same
-transaction (`messaging.outbound_webhooks`).
+transaction (`messaging.partner_webhooks`).
 
 A callback for an unknown SID is stored with no message (the provider gets its 200). One that
 beat the dispatcher to recording the SID is applied by `callbacks_apply_pending(message)`,
@@ -54,7 +54,7 @@ from django.utils import timezone
 from config.lib.text import storable_params
 
 from .models import MessageEvent, MessageStatus, OutboundMessage, StatusCallback
-from .outbound_webhooks import webhook_emit_message_status
+from .partner_webhooks import webhook_emit_message_status
 from .services import apply_error_side_effects, record_event
 
 logger = logging.getLogger(__name__)

@@ -16,11 +16,11 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from config.lib.queueing import enqueue
 from consent.models import ConsentConfirmation, ConsentStatus, MessageType, Program
 from consent.services import Recorded
 
 from .models import MessageKind, MessageStatus, OutboundMessage
-from .queueing import enqueue
 from .services import message_queue
 
 

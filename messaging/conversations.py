@@ -29,8 +29,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from config.lib.business_days import is_business_day
 from consent import services as consent_services
-from consent.business_days import is_business_day
 from consent.models import ConsentMethod, ConsentState, ConsentStatus, Contact, MessageType, Program
 
 from .models import (
@@ -43,7 +43,7 @@ from .models import (
     Sender,
     WebhookEventType,
 )
-from .outbound_webhooks import webhook_emit
+from .partner_webhooks import webhook_emit
 from .services import message_queue
 
 Status = Conversation.Status

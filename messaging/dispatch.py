@@ -59,7 +59,7 @@ from .models import (
     StatusCallback,
 )
 from .models.outbound import WAITING
-from .outbound_webhooks import webhook_emit_message_status
+from .partner_webhooks import webhook_emit_message_status
 from .providers import OutboundRequest, ProviderError, SendResult, get_backend
 from .reassigned import SOURCE_NOT_CONFIGURED, check_for_dispatch, reassigned_side_effects
 from .services import apply_error_side_effects, record_event
@@ -609,7 +609,7 @@ class Dispatcher:
 
 
 def default_policy_hold():
-    """Quiet hours and frequency caps from `messaging.policy`."""
-    from .policy_hold import policy_hold
+    """Quiet hours and frequency caps from `messaging.sending_rules`."""
+    from .holds import policy_hold
 
     return policy_hold

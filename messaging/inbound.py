@@ -75,9 +75,10 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from config.lib.business_days import add_business_days
+from config.lib.queueing import enqueue
 from config.lib.text import storable_params
 from consent import services as consent_services
-from consent.business_days import add_business_days
 from consent.models import (
     ConsentEvent,
     ConsentKind,
@@ -107,7 +108,6 @@ from .models import (
     Sender,
 )
 from .provider_keywords import authoritative, provider_answered
-from .queueing import enqueue
 from .unconfigured import help_text, unconfigured_alert, unconfigured_revoke
 
 logger = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""The rows the inbound handler writes for every message, in plain SQL (`consent.sql`).
+"""The rows the inbound handler writes for every message, in plain SQL (`config.lib.sql`).
 
 The inbound webhook must do 500 requests/s; the statements this module
 owns (the contact look-up, the inbound row, the queued reply and its event) cut the
@@ -17,9 +17,9 @@ from typing import Any
 
 from django.db import connection
 
+from config.lib.sql import columns, insert, loaded, prepared, values_marks
 from consent import services as consent_services
 from consent.models import ConsentEvent, Contact, MessageType
-from consent.sql import columns, insert, loaded, prepared, values_marks
 
 from .keyword_replies import REPLY_FIRST
 from .models import InboundMessage, MessageEvent, MessageKind, MessageStatus, OutboundMessage

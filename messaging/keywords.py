@@ -20,7 +20,7 @@ intent        confidence    needs_review    the caller ...
                                             law honours any wording a reasonable person reads as
                                             "stop texting me", so the reviewer must decide well
                                             inside the 10-business-day limit
-                                            (``consent.business_days``); holding further sends to
+                                            (``config.lib.business_days``); holding further sends to
                                             the number meanwhile is the safe default.
 ``OTHER``     ``certain``   ``False``       routes it to the conversation like any reply.
 ============  ============  ==============  ====================================================

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from config.lib.queueing import enqueue
 from consent import services as consent_services
 from consent.models import Contact, Program, SuppressionReason
 from consent.phones import normalize_phone
@@ -23,6 +24,7 @@ from consent.selectors import can_message
 from templates.encoding import analyze
 from templates.rendering import MissingTokenError, contact_token_values, token_values
 
+from .holds import policy_hold
 from .keyword_replies import GATE_EXEMPT_REASONS
 from .models import (
     ApiClient,
@@ -34,8 +36,6 @@ from .models import (
     Sender,
 )
 from .models.outbound import WAITING
-from .policy_hold import policy_hold
-from .queueing import enqueue
 
 if TYPE_CHECKING:
     from templates.models import TemplateVersion

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from config.lib.queueing import enqueue
+
 from .dispatch import Dispatcher
-from .queueing import enqueue
+from .partner_webhook_delivery import webhook_deliver_due
 from .reconcile import reconcile_expired_leases
 from .retention import retention_purge
-from .webhook_delivery import webhook_deliver_due
 
 
 def dispatch() -> dict:

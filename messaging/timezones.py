@@ -1,6 +1,6 @@
 """Where a US recipient probably is: time zones and states from an address and a phone number.
 
-Pure lookups with no database, used by `messaging.policy` to decide quiet hours. Every source
+Pure lookups with no database, used by `messaging.sending_rules` to decide quiet hours. Every source
 here is a presumption, so callers take the *union* of what the sources say and send only when
 every zone allows it (shared/DOMAIN.md §4): a wrong extra zone delays a message, a missing one
 could wake someone up.

@@ -2,9 +2,9 @@
 
 from django.urls import path
 
-from . import webhooks
+from . import twilio_webhooks
 
 urlpatterns = [
-    path("webhooks/twilio/inbound/", webhooks.twilio_inbound, name="twilio_inbound"),
-    path("webhooks/twilio/status/", webhooks.twilio_status, name="twilio_status"),
+    path("webhooks/twilio/inbound/", twilio_webhooks.twilio_inbound, name="twilio_inbound"),
+    path("webhooks/twilio/status/", twilio_webhooks.twilio_status, name="twilio_status"),
 ]

@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from consent.admin_tools import ReadOnlyAdminMixin, form_action
+from config.lib.admin_tools import ReadOnlyAdminMixin, form_action
 from consent.models import Contact
 
 from . import rendering

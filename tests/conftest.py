@@ -75,8 +75,8 @@ def admin_login(page, live_server, username: str, password: str = "pw") -> None:
 def _fresh_rulebook():
     from campaigns.registrations.gate import forget_coverage
     from consent.selectors import forget_programs
-    from messaging.api.auth import forget_client
-    from messaging.policy_hold import forget_rulebook
+    from messaging.holds import forget_rulebook
+    from messaging.models.partners import forget_client
 
     forgets = (forget_rulebook, forget_programs, forget_client, forget_coverage)
     for forget in forgets:

@@ -160,6 +160,6 @@ def create_campaign(program: Program, *, bodies: list[str] | None = None, filter
 
 def create_api_client(*, scopes: list[str], name: str | None = None, **fields):
     """(ApiClient, key) for a partner with these scopes."""
-    from messaging.api.clients import api_client_create
+    from messaging.api_clients import api_client_create
 
     return api_client_create(name=name or f"Partner {next(_numbers)}", scopes=scopes, **fields)

@@ -19,8 +19,8 @@ from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
+from config.lib.admin_tools import BigTableAdmin, form_action
 from consent.admin import PhoneSearchMixin, status_badge
-from consent.admin_tools import BigTableAdmin, form_action
 from consent.models import ConsentState
 from consent.selectors import Reason
 

@@ -12,8 +12,8 @@ from django.contrib import admin
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 
+from config.lib.admin_tools import BigTableAdmin, ReadOnlyAdminMixin
 from consent.admin import PhoneSearchMixin
-from consent.admin_tools import BigTableAdmin, ReadOnlyAdminMixin
 
 from ..models import InboundMessage, StatusCallback
 from .simulate import simulate_view

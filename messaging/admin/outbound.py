@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from config.lib.admin_tools import BigTableAdmin, ReadOnlyAdminMixin
 from consent.admin import PhoneSearchMixin
-from consent.admin_tools import BigTableAdmin, ReadOnlyAdminMixin
 
 from ..models import (
     MessageEvent,

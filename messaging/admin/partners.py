@@ -2,7 +2,7 @@
 
 Keys and signing secrets are shown once, on the page that answers the add (or the rotate
 action) itself: never in a message cookie, never again. Only a key's hash is stored. Every
-change goes through `messaging.api.clients` or `messaging.outbound_webhooks`; the admin asks,
+change goes through `messaging.api_clients` or `messaging.partner_webhooks`; the admin asks,
 reports ("done N, skipped M") and writes its LogEntry. Nothing here is ever deleted: past
 records name the client, and a subscription's deliveries are its log.
 """
@@ -19,10 +19,10 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from consent.admin_tools import BigTableAdmin, ReadOnlyAdminMixin, admin_time
+from config.lib.admin_tools import BigTableAdmin, ReadOnlyAdminMixin, admin_time
 
-from .. import outbound_webhooks as webhooks
-from ..api.clients import api_client_create, api_client_revoke, api_client_rotate
+from .. import partner_webhooks as webhooks
+from ..api_clients import api_client_create, api_client_revoke, api_client_rotate
 from ..models import (
     ApiClient,
     DeliveryStatus,

@@ -19,8 +19,8 @@ from .partners import (
     WebhookEventType,
     WebhookSubscription,
 )
-from .policy import QuietHoursRule, ReassignedNumberCheck
 from .senders import KeywordReplies, Sender, SenderDailyUsage, SenderKind, SenderThrottle
+from .sending_rules import QuietHoursRule, ReassignedNumberCheck
 
 __all__ = [
     "ApiClient",

@@ -21,6 +21,17 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+#: Active clients by key hash, as this process last looked them up (`messaging.api_clients`).
+client_cache: dict[str, tuple[float, ApiClient]] = {}
+
+
+def forget_client(key_hash: str | None = None) -> None:
+    """Drop a cached key (after a revocation or rotation), or every cached key."""
+    if key_hash is None:
+        client_cache.clear()
+    else:
+        client_cache.pop(key_hash, None)
+
 
 class Scope(models.TextChoices):
     CONSENT_READ = "consent:read", "Read consent"
@@ -76,8 +87,6 @@ class ApiClient(models.Model):
 
     def save(self, *args, **kwargs) -> None:
         super().save(*args, **kwargs)
-        from ..api.auth import forget_client
-
         forget_client(self.key_hash)  # new scopes or rate apply to the next request here
 
     @property

@@ -8,8 +8,8 @@ from rest_framework.response import Response
 from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
-from messaging.api.clients import api_client_revoke, api_client_rotate
-from messaging.api.idempotency import idempotent
+from config.api.idempotency import idempotent
+from messaging.api_clients import api_client_revoke, api_client_rotate
 from messaging.models import ApiClient, IdempotencyRecord
 from messaging.models.partners import hash_api_key
 
@@ -167,7 +167,7 @@ def test_a_scope_change_applies_to_the_next_request(partner_api):
 
 
 def test_other_processes_trust_a_looked_up_key_only_briefly(partner_api, monkeypatch):
-    from messaging.api import auth
+    from messaging import api_clients as auth
 
     api = partner_api(["consent:read"])
     assert api.get("/echo/").status_code == 200

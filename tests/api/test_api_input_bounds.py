@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 from drf_spectacular.generators import SchemaGenerator
 
-from consent.api import ConsentCheckView
+from config.api.consent import ConsentCheckView
 from consent.models import ConsentEvent, Contact
 from tests.factories import create_program
 

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 import pytest
 from django.utils import timezone
 
+from config.api.message_serializers import MAX_CONTEXT_KEYS
 from consent import services
 from consent.models import Contact, MessageType
-from messaging.api.serializers import MAX_CONTEXT_KEYS
 from messaging.models import IdempotencyRecord, MessageEvent, MessageKind, OutboundMessage
-from messaging.policy import RuleBook, next_allowed_at
+from messaging.sending_rules import RuleBook, next_allowed_at
 from tests.factories import (
     create_approved_version,
     create_contact,

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from consent.business_days import add_business_days, is_business_day, us_federal_holidays
+from config.lib.business_days import add_business_days, is_business_day, us_federal_holidays
 
 NEW_YORK = ZoneInfo("America/New_York")
 

@@ -255,7 +255,7 @@ def test_a_status_callback_that_beat_the_dispatcher_is_applied_once_the_sid_is_k
 
 def test_a_permanent_failure_at_hand_off_is_reported_to_partners(queued, settings):
     from messaging.models import WebhookDelivery
-    from messaging.outbound_webhooks import webhook_subscription_create
+    from messaging.partner_webhooks import webhook_subscription_create
 
     settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
     webhook_subscription_create(
@@ -277,7 +277,7 @@ def test_a_permanent_failure_at_hand_off_is_reported_to_partners(queued, setting
 
 def test_a_transient_failure_is_not_reported(queued, settings):
     from messaging.models import WebhookDelivery
-    from messaging.outbound_webhooks import webhook_subscription_create
+    from messaging.partner_webhooks import webhook_subscription_create
 
     settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
     webhook_subscription_create(

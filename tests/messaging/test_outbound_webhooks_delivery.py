@@ -8,14 +8,14 @@ from django.utils import timezone
 
 from messaging import webhook_delivery
 from messaging.models import WebhookDelivery, WebhookSubscription
-from messaging.outbound_webhooks import (
+from messaging.partner_webhook_delivery import backoff, webhook_deliver_due
+from messaging.partner_webhooks import (
     WebhookError,
     webhook_emit,
     webhook_subscription_create,
     webhook_subscription_enable,
 )
 from messaging.tasks import deliver_webhooks
-from messaging.webhook_delivery import backoff, webhook_deliver_due
 
 pytestmark = pytest.mark.django_db
 # The loopback receiver and its fixtures: receiver, subscribe, webhook_settings.

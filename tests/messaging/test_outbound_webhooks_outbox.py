@@ -11,12 +11,12 @@ from consent import services as consent_services
 from consent.models import ConsentEvent
 from messaging.conversations import conversation_close
 from messaging.models import Conversation, OutboundMessage, WebhookDelivery
-from messaging.outbound_webhooks import (
+from messaging.partner_webhook_delivery import webhook_deliver_due
+from messaging.partner_webhooks import (
     webhook_emit,
     webhook_subscription_disable,
 )
 from messaging.services import message_queue
-from messaging.webhook_delivery import webhook_deliver_due
 from tests.factories import create_contact, create_program, opt_in
 
 from .twilio_helpers import (

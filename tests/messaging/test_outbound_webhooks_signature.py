@@ -6,8 +6,8 @@ import time
 import pytest
 
 from messaging.models import WebhookDelivery
-from messaging.outbound_webhooks import sign, verify_signature, webhook_emit
-from messaging.webhook_delivery import webhook_deliver_due
+from messaging.partner_webhook_delivery import webhook_deliver_due
+from messaging.partner_webhooks import sign, verify_signature, webhook_emit
 
 pytestmark = pytest.mark.django_db
 # The loopback receiver and its fixtures: receiver, subscribe, webhook_settings.

@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from messaging.models import ApiClient, WebhookDelivery, WebhookSubscription
 from messaging.models.partners import hash_api_key
-from messaging.outbound_webhooks import webhook_emit
-from messaging.webhook_delivery import webhook_deliver_due
+from messaging.partner_webhook_delivery import webhook_deliver_due
+from messaging.partner_webhooks import webhook_emit
 from tests.factories import compliance_approver, create_api_client, create_user, marketer
 
 pytestmark = pytest.mark.django_db

@@ -7,8 +7,8 @@ import pytest
 from campaigns.fanout import fanout_all
 from consent.models import MessageType
 from messaging.dispatch import Dispatcher
+from messaging.holds import policy_hold
 from messaging.models import OutboundMessage
-from messaging.policy_hold import policy_hold
 from messaging.providers import locmem
 from tests.factories import create_campaign, create_contact, create_program, opt_in
 

@@ -1,4 +1,4 @@
-"""Quiet hours and frequency caps (shared/DOMAIN.md §4), `messaging.policy`.
+"""Quiet hours and frequency caps (shared/DOMAIN.md §4), `messaging.sending_rules`.
 
 Most tests use the rules seeded by migration 0002 (`RuleBook.from_db()`); a few build a rulebook
 from plain `Rule` values to reach a case the seeded rules cannot show (a DST edge at 2:30).
@@ -18,7 +18,7 @@ from phonenumbers.tzdata import TIMEZONE_DATA
 
 from consent.models import Contact, MessageType
 from messaging.models import MessageKind, MessageStatus, OutboundMessage
-from messaging.policy import (
+from messaging.sending_rules import (
     NoAllowedWindow,
     Rule,
     RuleBook,

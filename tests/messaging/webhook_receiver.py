@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from messaging.outbound_webhooks import webhook_subscription_create
+from messaging.partner_webhooks import webhook_subscription_create
 
 #: Seconds the client waits in the tests; a "timeout" answer comes later than this.
 CLIENT_TIMEOUT = 0.5

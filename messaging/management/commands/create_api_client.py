@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from messaging.api.clients import ApiClientError, api_client_create
+from messaging.api_clients import ApiClientError, api_client_create
 from messaging.models import Scope
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 
-from messaging.api.idempotency import HEADER as IDEMPOTENCY_HEADER
-from messaging.api.serializers import ErrorSerializer
+from config.api.idempotency import HEADER as IDEMPOTENCY_HEADER
+from config.api.message_serializers import ErrorSerializer
 
-from .serializers import (
+from .consent_serializers import (
     ConsentCheckQuerySerializer,
     ConsentCheckSerializer,
     ConsentLookupSerializer,

@@ -11,7 +11,7 @@ Emit
          "occurred_at": "2025-01-31T14:03:07.123456+00:00", "data": {...}}
 
 Deliver
-    `messaging.webhook_delivery.webhook_deliver_due()` posts due deliveries outside any
+    `messaging.partner_webhook_delivery.webhook_deliver_due()` posts due deliveries outside any
     transaction. A 2xx delivers one; anything else is retried after
     `min(WEBHOOK_BACKOFF_BASE_SECONDS * 2**(attempts-1), WEBHOOK_BACKOFF_MAX_SECONDS)` plus up to
     10% jitter, and fails after `WEBHOOK_MAX_ATTEMPTS`. `WEBHOOK_MAX_CONSECUTIVE_FAILURES`
@@ -52,6 +52,8 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from config.lib.queueing import enqueue
+
 from .models import (
     ApiClient,
     DeliveryStatus,
@@ -59,7 +61,6 @@ from .models import (
     WebhookEventType,
     WebhookSubscription,
 )
-from .queueing import enqueue
 
 SIGNATURE_HEADER = "X-SMS-Signature"
 EVENT_HEADER = "X-SMS-Event"

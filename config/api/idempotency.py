@@ -17,7 +17,8 @@ from django.db import IntegrityError, transaction
 from rest_framework import status
 from rest_framework.response import Response
 
-from ..models import IdempotencyRecord
+from messaging.models import IdempotencyRecord
+
 from .errors import ApiError
 
 HEADER = "Idempotency-Key"

@@ -31,23 +31,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from messaging.api.errors import ApiError
-from messaging.api.idempotency import HEADER as IDEMPOTENCY_HEADER
-from messaging.api.idempotency import idempotent
-from messaging.models import MessageStatus, Scope
-
-from .api_docs import (
-    CONSENT_CHECK_SCHEMA,
-    CONSENT_LOOKUP_SCHEMA,
-    CONTACT_DETAIL_SCHEMA,
-    CONTACT_UPSERT_SCHEMA,
-    OPT_IN_SCHEMA,
-    OPT_OUT_EXPORT_SCHEMA,
-    OPT_OUT_SCHEMA,
-)
-from .contacts import UPSERT_FIELDS, contact_upsert, number_erased
-from .exports import EVIDENCE_RAW_TEXT, content_type, filename, stream_export
-from .models import (
+from config.api.errors import ApiError
+from config.api.idempotency import HEADER as IDEMPOTENCY_HEADER
+from config.api.idempotency import idempotent
+from consent.contacts import UPSERT_FIELDS, contact_upsert, number_erased
+from consent.exports import EVIDENCE_RAW_TEXT, content_type, filename, stream_export
+from consent.models import (
     ConsentConfirmation,
     ConsentEvent,
     Contact,
@@ -56,9 +45,21 @@ from .models import (
     Program,
     Suppression,
 )
-from .phones import InvalidPhoneNumber, normalize_phone, phone_hash
-from .selectors import can_message, latest_opt_ins, program_by_slug
-from .serializers import (
+from consent.phones import InvalidPhoneNumber, normalize_phone, phone_hash
+from consent.selectors import can_message, latest_opt_ins, program_by_slug
+from consent.services import consent_opt_in, consent_revoke
+from messaging.models import MessageStatus, Scope
+
+from .consent_docs import (
+    CONSENT_CHECK_SCHEMA,
+    CONSENT_LOOKUP_SCHEMA,
+    CONTACT_DETAIL_SCHEMA,
+    CONTACT_UPSERT_SCHEMA,
+    OPT_IN_SCHEMA,
+    OPT_OUT_EXPORT_SCHEMA,
+    OPT_OUT_SCHEMA,
+)
+from .consent_serializers import (
     ALL_PROGRAMS,
     ConsentLookupSerializer,
     ContactSerializer,
@@ -68,7 +69,6 @@ from .serializers import (
     OptOutResultSerializer,
     OptOutSerializer,
 )
-from .services import consent_opt_in, consent_revoke
 
 # --- Shared pieces --------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Posting partner webhooks: claim due deliveries, post them signed, settle each outcome.
 
 Entry point: `webhook_deliver_due()`, run by the `messaging.tasks.deliver_webhooks` task every
-minute and after each event is written (`messaging.outbound_webhooks` writes the deliveries).
+minute and after each event is written (`messaging.partner_webhooks` writes the deliveries).
 
 A run claims a batch of due deliveries under a lease: their `next_attempt_at` moves past the
 run's end, under `select_for_update(skip_locked=True)` (plain on SQLite), in a short transaction.
@@ -36,7 +36,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from .models import DeliveryStatus, WebhookDelivery, WebhookSubscription
-from .outbound_webhooks import (
+from .partner_webhooks import (
     DELIVERY_HEADER,
     DISABLED_ERROR,
     EVENT_HEADER,

@@ -14,8 +14,8 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import serializers
 
-from .models import ConsentEvent, ConsentMethod, Contact, MessageType
-from .phones import InvalidPhoneNumber, normalize_phone
+from consent.models import ConsentEvent, ConsentMethod, Contact, MessageType
+from consent.phones import InvalidPhoneNumber, normalize_phone
 
 #: What `program` may be in an opt-out besides a program's slug.
 ALL_PROGRAMS = "all"

@@ -4,7 +4,7 @@ Asked for every claimed message right before its rate tokens and its final conse
 
 - a campaign scheduled "at a time in each recipient's local time" waits for that moment in
   every zone the recipient may be in;
-- quiet hours (federal and state rules, `messaging.policy`) hold marketing, and transactional
+- quiet hours (federal and state rules, `messaging.sending_rules`) hold marketing, and transactional
   programs unless exempt; a direct answer to someone's own message (customer care) is not held;
 - the rolling 24-hour frequency cap holds the message until the oldest counted one ages out;
 - first of all, a 10DLC sender's message that no approved registration covers waits
@@ -22,18 +22,18 @@ from zoneinfo import ZoneInfo
 from campaigns.registrations.gate import unregistered_sender_hold
 from consent.models import MessageType
 
-from . import policy
+from . import sending_rules
 from .models import HoldReason, OutboundMessage
 
 LOCAL_TIME = HoldReason.LOCAL_TIME
 _RULEBOOK_TTL = 60.0
-_cache: dict[str, tuple[float, policy.RuleBook]] = {}
+_cache: dict[str, tuple[float, sending_rules.RuleBook]] = {}
 
 
-def rulebook() -> policy.RuleBook:
+def rulebook() -> sending_rules.RuleBook:
     loaded = _cache.get("rulebook")
     if loaded is None or _time.monotonic() - loaded[0] > _RULEBOOK_TTL:
-        loaded = (_time.monotonic(), policy.RuleBook.from_db())
+        loaded = (_time.monotonic(), sending_rules.RuleBook.from_db())
         _cache["rulebook"] = loaded
     return loaded[1]
 
@@ -53,7 +53,7 @@ def _local_target(message: OutboundMessage) -> datetime | None:
 def local_send_at(campaign, contact) -> datetime:
     """When a campaign sent "in each recipient's local time" may reach `contact`: that wall
     time in the latest of the zones they may be in (the launch summary forecasts with it)."""
-    zones = policy.recipient_time_zones(contact)
+    zones = sending_rules.recipient_time_zones(contact)
     return max(
         datetime.combine(campaign.local_send_date, campaign.local_send_time, ZoneInfo(zone))
         for zone in zones
@@ -72,15 +72,15 @@ def policy_hold(message: OutboundMessage, now: datetime) -> tuple[str, datetime]
         return None
     book = rulebook()
     try:
-        allowed_at = policy.next_allowed_at(message.contact, message.program, now, book)
-    except policy.NoAllowedWindow:
+        allowed_at = sending_rules.next_allowed_at(message.contact, message.program, now, book)
+    except sending_rules.NoAllowedWindow:
         return HoldReason.QUIET_HOURS, now + timedelta(days=1)
     if allowed_at > now:
         return HoldReason.QUIET_HOURS, allowed_at
-    cap = policy.frequency_cap(message.contact, message.program, now, book)
+    cap = sending_rules.frequency_cap(message.contact, message.program, now, book)
     if cap is not None:
         key = (message.contact_id, message.program_id)
-        until = policy.frequency_hold_until({key: cap}, now).get(key)
+        until = sending_rules.frequency_hold_until({key: cap}, now).get(key)
         if until is not None and until > now:
             return HoldReason.FREQUENCY_CAP, until
     return None

@@ -18,11 +18,10 @@ from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
+from config.api.consent_serializers import StrictTypes
 from consent.models import Program
-from consent.serializers import StrictTypes
+from messaging.models import MessageEvent, MessageStatus, OutboundMessage
 from templates.models import MessageTemplate, TemplateVersion
-
-from ..models import MessageEvent, MessageStatus, OutboundMessage
 
 #: Largest id a client may name (ids are 64-bit); beyond it nothing exists.
 MAX_ID = 2**63 - 1

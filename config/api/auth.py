@@ -6,22 +6,11 @@ indexed query on the hash. A revoked key is refused like an unknown one.
 
 from __future__ import annotations
 
-import time
-from datetime import timedelta
-from functools import lru_cache
-
-from django.db import connection
-from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions, throttling
 
-from consent.sql import loaded
-
-from ..models import ApiClient
-from ..models.partners import hash_api_key
-
-#: How stale `last_used_at` may get before a request refreshes it (saves a write per request).
-LAST_USED_RESOLUTION = timedelta(minutes=1)
+from messaging.api_clients import cached_client
+from messaging.models import ApiClient
 
 
 class ClientPrincipal:
@@ -59,76 +48,6 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return f'{self.keyword} realm="api"'
-
-
-@lru_cache(maxsize=1)
-def _client_sql() -> str:
-    quote = connection.ops.quote_name
-    opts = ApiClient._meta
-    column = {f: quote(opts.get_field(f).column) for f in (*_CLIENT_FIELDS, "key_hash")}
-    last_used, revoked = (quote(opts.get_field(f).column) for f in ("last_used_at", "revoked_at"))
-    # Identifiers come from the model, quoted; every value is a parameter.
-    return (
-        f"SELECT {', '.join(column[f] for f in _CLIENT_FIELDS)}, "  # noqa: S608
-        f"{last_used} IS NULL OR {last_used} < %s FROM {quote(opts.db_table)} "
-        f"WHERE {column['key_hash']} = %s AND {revoked} IS NULL"
-    )
-
-
-_CLIENT_FIELDS = ("id", "name", "prefix", "scopes", "rate_per_minute")
-
-
-def client_for_key(key: str, now) -> tuple[ApiClient | None, bool]:
-    """The active client holding `key` (None if unknown or revoked), and whether its
-    `last_used_at` is older than `LAST_USED_RESOLUTION`.
-
-    One plain statement on every API request. The instance carries only what requests use
-    (id, name, prefix, scopes, rate); it is for reading, never for saving.
-    """
-    stale_before = connection.ops.adapt_datetimefield_value(now - LAST_USED_RESOLUTION)
-    with connection.cursor() as cursor:
-        cursor.execute(_client_sql(), [stale_before, hash_api_key(key)])
-        row = cursor.fetchone()
-    if row is None:
-        return None, False
-    pk, name, prefix, scopes, rate, stale = row
-    scopes = ApiClient._meta.get_field("scopes").from_db_value(scopes, None, connection)
-    client = ApiClient(pk=pk, name=name, prefix=prefix, scopes=scopes, rate_per_minute=rate)
-    return loaded(client), bool(stale)
-
-
-#: How long a process trusts a key it has looked up. Revoking or rotating a key clears it in the
-#: process that did it; other processes refuse the old key within this many seconds.
-KEY_CACHE_SECONDS = 10.0
-_clients: dict[str, tuple[float, ApiClient]] = {}
-
-
-def cached_client(key: str) -> ApiClient | None:
-    """The active client holding `key`, from this process's cache or the database."""
-    hashed = hash_api_key(key)
-    now = time.monotonic()
-    cached = _clients.get(hashed)
-    if cached is not None and cached[0] > now:
-        return cached[1]
-    _clients.pop(hashed, None)
-    moment = timezone.now()
-    client, stale = client_for_key(key, moment)
-    if client is None:
-        return None
-    if stale:
-        ApiClient.objects.filter(pk=client.pk).update(last_used_at=moment)
-    if len(_clients) > 10_000:
-        _clients.clear()
-    _clients[hashed] = (now + KEY_CACHE_SECONDS, client)
-    return client
-
-
-def forget_client(key_hash: str | None = None) -> None:
-    """Drop a cached key (after a revocation or rotation), or every cached key."""
-    if key_hash is None:
-        _clients.clear()
-    else:
-        _clients.pop(key_hash, None)
 
 
 class HasScope(permissions.BasePermission):

@@ -28,18 +28,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from campaigns.flows import INTERNAL_EVENTS, flow_event_record
+from campaigns.models import EVENT_TYPE_PATTERN, FlowRun, FlowRunOutcome
+from config.api.consent_serializers import AwareDateTimeField, StrictTypes
+from config.api.errors import ApiError
+from config.api.idempotency import HEADER as IDEMPOTENCY_HEADER
+from config.api.idempotency import idempotent
+from config.api.message_serializers import ErrorSerializer
 from consent.contacts import number_erased
 from consent.phones import normalize_phone
-from consent.serializers import AwareDateTimeField, StrictTypes
 from consent.services import FUTURE_TOLERANCE, contact_get_or_create
-from messaging.api.errors import ApiError
-from messaging.api.idempotency import HEADER as IDEMPOTENCY_HEADER
-from messaging.api.idempotency import idempotent
-from messaging.api.serializers import ErrorSerializer
 from messaging.models import Scope
-
-from .flows import INTERNAL_EVENTS, flow_event_record
-from .models import EVENT_TYPE_PATTERN, FlowRun, FlowRunOutcome
 
 #: The largest `data` object accepted, as compact JSON.
 MAX_DATA_BYTES = 16_000

@@ -18,14 +18,14 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from messaging.models import MessageEvent, MessageKind, OutboundMessage, Scope
+from messaging.services import SendError, message_send
 from templates.admin import analysis_payload
 from templates.encoding import analyze
 
-from ..models import MessageEvent, MessageKind, OutboundMessage, Scope
-from ..services import SendError, message_send
 from .errors import ApiError
 from .idempotency import HEADER, idempotent
-from .serializers import (
+from .message_serializers import (
     ErrorSerializer,
     MessageDecisionSerializer,
     MessageSendSerializer,

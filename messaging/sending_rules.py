@@ -37,7 +37,7 @@ from django.conf import settings
 from django.db.models import DateTimeField, F, Q, Value, Window
 from django.db.models.functions import Coalesce, RowNumber
 
-from consent.business_days import JUNETEENTH_FROM, us_federal_holidays
+from config.lib.business_days import JUNETEENTH_FROM, us_federal_holidays
 from consent.models import Contact, MessageType, Program
 
 from .models import MessageStatus, OutboundMessage, QuietHoursRule
