@@ -19,6 +19,9 @@ from django.utils import timezone
 
 from config.lib import sql
 
+# The one upward call in the layering (see messaging.consent_effects and pyproject.toml).
+from messaging.consent_effects import cancel_waiting_messages, webhook_emit_consent
+
 from .models import (
     ConsentEvent,
     ConsentKind,
@@ -152,8 +155,6 @@ def _record_many(
     ]
     _apply_to_states([r.event for r in results if r.created])
     # Partners hear of the change through the outbox, written in this same transaction.
-    from messaging.partner_webhooks import webhook_emit_consent
-
     webhook_emit_consent([r.event for r in results if r.created])
     return results
 
@@ -530,8 +531,6 @@ def consent_opt_in_many(
         for wave in waves:
             for chunk in _chunks(wave, 1000):
                 _apply_to_states(chunk)
-        from messaging.partner_webhooks import webhook_emit_consent
-
         webhook_emit_consent(fresh)
     return answers  # type: ignore[return-value]
 
@@ -695,8 +694,6 @@ def consent_revoke(
         )
         # What is still waiting for this person is cancelled in this same transaction; dispatch
         # re-checks consent right before each hand-off for what is already in flight.
-        from messaging.services import cancel_waiting_messages
-
         cancel_waiting_messages(
             contact=contact, programs=None if revoke_all else list(targets.values())
         )

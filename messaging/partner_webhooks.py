@@ -53,6 +53,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from config.lib.queueing import enqueue
+from consent.models import ConsentKind, ConsentStatus
 
 from .models import (
     ApiClient,
@@ -228,8 +229,6 @@ def webhook_emit_consent(events: Sequence[Any]) -> int:
 
     Pending opt-ins and preference changes are not consent changes partners act on: skipped.
     """
-    from consent.models import ConsentKind, ConsentStatus
-
     types = {
         ConsentStatus.OPTED_IN: WebhookEventType.CONSENT_OPTED_IN,
         ConsentStatus.OPTED_OUT: WebhookEventType.CONSENT_OPTED_OUT,

@@ -2,7 +2,6 @@
 
 - `message_queue`: one message (API, agent reply, test send) through the consent gate.
 - `message_send`: a partner's transactional message from an approved template version.
-- `cancel_waiting_messages`: an opt-out cancels what is still waiting, in the same transaction.
 - `apply_error_side_effects`: what a permanent provider error means for consent and suppression.
 - `record_event`: append to a message's log.
 """
@@ -10,10 +9,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from config.lib.queueing import enqueue
@@ -25,7 +23,6 @@ from templates.encoding import analyze
 from templates.rendering import MissingTokenError, contact_token_values, token_values
 
 from .holds import policy_hold
-from .keyword_replies import GATE_EXEMPT_REASONS
 from .models import (
     ApiClient,
     BlockReason,
@@ -35,7 +32,6 @@ from .models import (
     OutboundMessage,
     Sender,
 )
-from .models.outbound import WAITING
 
 if TYPE_CHECKING:
     from templates.models import TemplateVersion
@@ -266,66 +262,6 @@ def _hold_now(message: OutboundMessage, reason: str, until: datetime) -> None:
         message.status, message.reason, message.next_attempt_at = MessageStatus.HELD, reason, until
 
 
-@lru_cache(maxsize=8)
-def _cancel_sql(programs: int) -> str:
-    """UPDATE waiting messages of one contact (of `programs` programs; 0: all) to cancelled."""
-    quote = connection.ops.quote_name
-    opts = OutboundMessage._meta
-    status, reason, contact, program, kind = (
-        quote(opts.get_field(name).column)
-        for name in ("status", "reason", "contact", "program", "kind")
-    )
-    marks = ", ".join(["%s"] * len(WAITING))
-    only = f" AND {program} IN ({', '.join(['%s'] * programs)})" if programs else ""
-    # A STOP confirmation or HELP reply on its way is the answer to the opt-out, not a casualty.
-    exempt = ", ".join(["%s"] * len(GATE_EXEMPT_REASONS))
-    # Identifiers come from the model, quoted; every value is a parameter.
-    return (
-        f"UPDATE {quote(opts.db_table)} SET {status} = %s, {reason} = %s "  # noqa: S608
-        f"WHERE {contact} = %s AND {status} IN ({marks}){only} "
-        f"AND NOT ({kind} = %s AND {reason} IN ({exempt})) RETURNING {quote(opts.pk.column)}"
-    )
-
-
-def cancel_waiting_messages(
-    *,
-    contact: Contact,
-    programs: list[Program] | None,
-    reason: str = BlockReason.CANCELLED_BY_OPT_OUT,
-) -> int:
-    """Cancel every queued or held message to `contact` for `programs` (None: all programs).
-
-    Called inside the transaction that records an opt-out, so nothing waiting survives it.
-    Messages already being handed over (`sending`) are stopped by dispatch's own re-check.
-    One UPDATE ... RETURNING (plain SQL: it runs on every STOP): exactly the rows it changed
-    get their event, even if a dispatcher claims one of them meanwhile.
-    """
-    program_ids = None if programs is None else tuple(p.pk for p in programs)
-    if program_ids == ():
-        return 0
-    statement = _cancel_sql(0 if program_ids is None else len(program_ids))
-    params = [
-        MessageStatus.CANCELLED,
-        reason,
-        contact.pk,
-        *WAITING,
-        *(program_ids or ()),
-        MessageKind.AUTO_REPLY,
-        *sorted(GATE_EXEMPT_REASONS),
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        ids = [row[0] for row in cursor.fetchall()]
-    if ids:
-        now = timezone.now()
-        MessageEvent.objects.bulk_create(
-            MessageEvent(message_id=pk, kind=MessageEvent.Kind.CANCELLED, reason=reason, at=now)
-            for pk in ids
-        )
-    cancelled = len(ids)
-    return cancelled
-
-
 def apply_error_side_effects(message: OutboundMessage, error_code: int | None) -> str | None:
     """Act on a permanent provider error for this message's number; returns its meaning.
 
@@ -367,7 +303,6 @@ __all__ = [
     "MessageKind",
     "SendError",
     "apply_error_side_effects",
-    "cancel_waiting_messages",
     "default_sender",
     "message_queue",
     "message_send",

@@ -53,6 +53,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from zoneinfo import ZoneInfo
 
+from consent.preferences import preferences_url
+
 __all__ = [
     "CONTACT_FIELDS",
     "FORMATS",
@@ -398,7 +400,5 @@ def contact_token_values(
         event=event,
     )
     if links and getattr(contact, "pk", None) and getattr(contact, "phone", None):
-        from consent.preferences import preferences_url
-
         values["preferences_url"] = preferences_url(contact)
     return values

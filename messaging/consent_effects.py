@@ -1,0 +1,87 @@
+"""What a consent change means for messaging, in the transaction that records it.
+
+`consent.services` calls these two, the one place a lower app calls a higher one (named as the
+exception in the import contract in pyproject.toml):
+
+- `cancel_waiting_messages`: an opt-out cancels what is still waiting to that person;
+- `webhook_emit_consent`: partners hear of opt-ins and opt-outs through the webhook outbox.
+
+This module must never import `consent.services` (directly or through another module).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from django.db import connection
+from django.utils import timezone
+
+from consent.models import Contact, Program
+
+from .keyword_replies import GATE_EXEMPT_REASONS
+from .models import BlockReason, MessageEvent, MessageKind, MessageStatus, OutboundMessage
+from .models.outbound import WAITING
+from .partner_webhooks import webhook_emit_consent
+
+
+@lru_cache(maxsize=8)
+def _cancel_sql(programs: int) -> str:
+    """UPDATE waiting messages of one contact (of `programs` programs; 0: all) to cancelled."""
+    quote = connection.ops.quote_name
+    opts = OutboundMessage._meta
+    status, reason, contact, program, kind = (
+        quote(opts.get_field(name).column)
+        for name in ("status", "reason", "contact", "program", "kind")
+    )
+    marks = ", ".join(["%s"] * len(WAITING))
+    only = f" AND {program} IN ({', '.join(['%s'] * programs)})" if programs else ""
+    # A STOP confirmation or HELP reply on its way is the answer to the opt-out, not a casualty.
+    exempt = ", ".join(["%s"] * len(GATE_EXEMPT_REASONS))
+    # Identifiers come from the model, quoted; every value is a parameter.
+    return (
+        f"UPDATE {quote(opts.db_table)} SET {status} = %s, {reason} = %s "  # noqa: S608
+        f"WHERE {contact} = %s AND {status} IN ({marks}){only} "
+        f"AND NOT ({kind} = %s AND {reason} IN ({exempt})) RETURNING {quote(opts.pk.column)}"
+    )
+
+
+def cancel_waiting_messages(
+    *,
+    contact: Contact,
+    programs: list[Program] | None,
+    reason: str = BlockReason.CANCELLED_BY_OPT_OUT,
+) -> int:
+    """Cancel every queued or held message to `contact` for `programs` (None: all programs).
+
+    Called inside the transaction that records an opt-out, so nothing waiting survives it.
+    Messages already being handed over (`sending`) are stopped by dispatch's own re-check.
+    One UPDATE ... RETURNING (plain SQL: it runs on every STOP): exactly the rows it changed
+    get their event, even if a dispatcher claims one of them meanwhile.
+    """
+    program_ids = None if programs is None else tuple(p.pk for p in programs)
+    if program_ids == ():
+        return 0
+    statement = _cancel_sql(0 if program_ids is None else len(program_ids))
+    params = [
+        MessageStatus.CANCELLED,
+        reason,
+        contact.pk,
+        *WAITING,
+        *(program_ids or ()),
+        MessageKind.AUTO_REPLY,
+        *sorted(GATE_EXEMPT_REASONS),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        ids = [row[0] for row in cursor.fetchall()]
+    if ids:
+        now = timezone.now()
+        MessageEvent.objects.bulk_create(
+            MessageEvent(message_id=pk, kind=MessageEvent.Kind.CANCELLED, reason=reason, at=now)
+            for pk in ids
+        )
+    cancelled = len(ids)
+    return cancelled
+
+
+__all__ = ["cancel_waiting_messages", "webhook_emit_consent"]
