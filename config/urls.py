@@ -16,7 +16,7 @@ urlpatterns = [
     path("api/v1/", include("config.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("", include("consent.urls")),
+    path("", include("config.pages.urls")),
     path("", include("messaging.urls")),
 ]
 

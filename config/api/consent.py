@@ -31,6 +31,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from campaigns.confirmations import opt_in_acknowledge
 from config.api.errors import ApiError
 from config.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from config.api.idempotency import idempotent
@@ -126,8 +127,6 @@ class OptInView(APIView):
     @OPT_IN_SCHEMA
     @idempotent
     def post(self, request: Request) -> Response:
-        from messaging.confirmations import opt_in_acknowledge
-
         data = _valid(OptInSerializer(data=request.data))
         program = _program(data["program"], must_be_active=True)
         disclosure = _disclosure(program, data.get("disclosure_version"), data["occurred_at"])

@@ -3,9 +3,9 @@
 import pytest
 from django.test import RequestFactory
 
+from config.pages.views import client_ip
 from consent.preferences import consent_preferences_set
 from consent.selectors import consent_overview
-from consent.views import client_ip
 from tests.factories import create_contact, create_program, opt_in
 
 pytestmark = pytest.mark.django_db

@@ -19,11 +19,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from campaigns.confirmations import opt_in_acknowledge
 from config.lib.text import storable
-from messaging.confirmations import opt_in_acknowledge
-
-from .forms import HONEYPOT_FIELD, JoinForm, PreferencesForm
-from .models import (
+from consent.forms import HONEYPOT_FIELD, JoinForm, PreferencesForm
+from consent.models import (
     ConsentEvent,
     ConsentKind,
     ConsentMethod,
@@ -33,8 +32,8 @@ from .models import (
     Program,
     Suppression,
 )
-from .preferences import PreferencesLinkError, consent_preferences_set, contact_from_token
-from .services import ConsentError, consent_opt_in, consent_revoke, contact_get_or_create
+from consent.preferences import PreferencesLinkError, consent_preferences_set, contact_from_token
+from consent.services import ConsentError, consent_opt_in, consent_revoke, contact_get_or_create
 
 
 def client_ip(request: HttpRequest) -> str:

@@ -19,9 +19,11 @@ from django.utils import timezone
 from config.lib.queueing import enqueue
 from consent.models import ConsentConfirmation, ConsentStatus, MessageType, Program
 from consent.services import Recorded
+from messaging.models import MessageKind, MessageStatus, OutboundMessage
+from messaging.services import message_queue
 
-from .models import MessageKind, MessageStatus, OutboundMessage
-from .services import message_queue
+from .flows import flow_event_record
+from .models import OPTED_IN_EVENT, FlowRunOutcome
 
 
 def opt_in_acknowledge(*, recorded: Recorded, program: Program) -> OutboundMessage | None:
@@ -50,9 +52,6 @@ def opt_in_acknowledge(*, recorded: Recorded, program: Program) -> OutboundMessa
 
 def _confirmation_flow_message(event, program: Program) -> OutboundMessage | None:
     """The message of the program's consent.opted_in flow, if one was queued."""
-    from campaigns.flows import flow_event_record
-    from campaigns.models import OPTED_IN_EVENT, FlowRunOutcome
-
     # Counted from now, not from `occurred_at`: a back-dated opt-in is still answered when
     # we learn of it, and a flow's lateness limit must not swallow the confirmation.
     _, runs = flow_event_record(

@@ -1,4 +1,4 @@
-"""Public pages of the consent app: the hosted opt-in form and the preference centre."""
+"""The public hosted pages: the opt-in form and the preference centre."""
 
 from django.urls import path
 

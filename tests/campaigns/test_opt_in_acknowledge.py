@@ -2,10 +2,10 @@
 
 import pytest
 
+from campaigns.confirmations import opt_in_acknowledge
 from campaigns.models import OPTED_IN_EVENT, Flow, FlowRun
 from consent import services
 from consent.models import ConsentConfirmation
-from messaging.confirmations import opt_in_acknowledge
 from messaging.models import OutboundMessage
 from tests.factories import (
     create_approved_version,
