@@ -48,6 +48,8 @@ from consent.selectors import Reason, gate
 from templates.encoding import analyze
 
 from . import throttle
+from .callbacks import callbacks_apply_pending
+from .holds import policy_hold
 from .keyword_replies import accepted_confirmations_record, gate_exempt
 from .models import (
     BlockReason,
@@ -289,8 +291,6 @@ def _settle_sent(handed: list[Handed]) -> int:
 def _apply_early_callbacks(sent: list[Handed]) -> None:
     """Status callbacks can beat us to the database: apply the ones that arrived before the
     SID was recorded (one indexed look-up per chunk; there are rarely any)."""
-    from .callbacks import callbacks_apply_pending
-
     by_sid = {item.result.provider_sid: item.message for item in sent}
     early = set(
         StatusCallback.objects.filter(
@@ -610,6 +610,4 @@ class Dispatcher:
 
 def default_policy_hold():
     """Quiet hours and frequency caps from `messaging.sending_rules`."""
-    from .holds import policy_hold
-
     return policy_hold

@@ -8,7 +8,8 @@ Asked for every claimed message right before its rate tokens and its final conse
   programs unless exempt; a direct answer to someone's own message (customer care) is not held;
 - the rolling 24-hour frequency cap holds the message until the oldest counted one ages out;
 - first of all, a 10DLC sender's message that no approved registration covers waits
-  (`unregistered_sender`, see `campaigns.registrations.gate`; a setting makes it a warning).
+  (`unregistered_sender`, see `campaigns.registrations.gate`; a setting makes it a warning),
+  a check campaigns registers in `sender_holds`.
 
 The rule book is loaded from the database at most once a minute per worker.
 """
@@ -16,10 +17,10 @@ The rule book is loaded from the database at most once a minute per worker.
 from __future__ import annotations
 
 import time as _time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from campaigns.registrations.gate import unregistered_sender_hold
 from consent.models import MessageType
 
 from . import sending_rules
@@ -28,6 +29,18 @@ from .models import HoldReason, OutboundMessage
 LOCAL_TIME = HoldReason.LOCAL_TIME
 _RULEBOOK_TTL = 60.0
 _cache: dict[str, tuple[float, sending_rules.RuleBook]] = {}
+
+SenderHold = Callable[[OutboundMessage, datetime], "tuple[str, datetime] | None"]
+#: Asked first, in order: may this sender carry this message now? A higher app adds its check
+#: from its AppConfig.ready() (campaigns: an approved registration covers the 10DLC sender), so
+#: messaging never imports it.
+sender_holds: list[SenderHold] = []
+
+
+def sender_hold_register(check: SenderHold) -> None:
+    """Add `check(message, now) -> (reason, until) | None` to `sender_holds` (once)."""
+    if check not in sender_holds:
+        sender_holds.append(check)
 
 
 def rulebook() -> sending_rules.RuleBook:
@@ -62,9 +75,10 @@ def local_send_at(campaign, contact) -> datetime:
 
 def policy_hold(message: OutboundMessage, now: datetime) -> tuple[str, datetime] | None:
     """(reason, until) if the message must wait; None to go ahead."""
-    unregistered = unregistered_sender_hold(message, now)
-    if unregistered is not None:
-        return unregistered
+    for check in sender_holds:
+        held = check(message, now)
+        if held is not None:
+            return held
     target = _local_target(message)
     if target is not None and target > now:
         return LOCAL_TIME, target

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.conf import settings
 
 from config.lib.queueing import enqueue
@@ -11,14 +13,17 @@ from .partner_webhook_delivery import webhook_deliver_due
 from .reconcile import reconcile_expired_leases
 from .retention import retention_purge
 
+#: Told, after each dispatch batch, of every campaign the batch sent for. Campaigns registers
+#: `campaign_complete_if_done` from its AppConfig.ready(), so messaging never imports it.
+campaign_batch_hooks: list[Callable[..., object]] = []
+
 
 def dispatch() -> dict:
     """Claim and process one batch; a full batch queues the next one (continuation)."""
-    from campaigns.services import campaign_complete_if_done
-
     report = Dispatcher().run_batch()
     for campaign_id in report.campaigns:
-        campaign_complete_if_done(campaign_id=campaign_id)
+        for hook in campaign_batch_hooks:
+            hook(campaign_id=campaign_id)
     if report.claimed >= settings.SMS_DISPATCH_BATCH:
         enqueue("messaging.tasks.dispatch")
     return report.__dict__ | {"campaigns": sorted(report.campaigns)}
