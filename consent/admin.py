@@ -18,8 +18,6 @@ from django.utils.html import format_html, format_html_join
 from config.lib.admin_tools import BigTableAdmin, ReadOnlyAdminMixin, form_action
 
 # The contact page shows the person's whole history: messages and conversations too.
-from messaging.timeline import contact_timeline
-
 from . import services
 from .admin_import import import_upload_view
 from .models import (
@@ -213,6 +211,11 @@ class ContactAdmin(PhoneSearchMixin, BigTableAdmin):
             *super().get_urls(),
         ]
 
+    def timeline(self, contact: Contact):
+        """The person's history on the page (None: no such panel); the messaging admin extends
+        this class to show the ledger, messages and conversations (`messaging.admin.contacts`)."""
+        return None
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         contact = self.get_object(request, object_id)
         extra_context = extra_context or {}
@@ -229,7 +232,7 @@ class ContactAdmin(PhoneSearchMixin, BigTableAdmin):
                 "consent_overview": overview,
                 "suppressions": suppressions,
                 "active_suppressions": active,
-                "timeline": contact_timeline(contact),
+                "timeline": self.timeline(contact),
                 "can_record_opt_out": request.user.has_perm("consent.record_opt_out"),
                 # Compliance: the consent evidence pack of the number (campaigns.evidence).
                 "can_make_evidence_pack": request.user.has_perm("consent.export_consent"),
