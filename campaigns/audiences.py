@@ -27,6 +27,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from consent.models import ConsentState, ConsentStatus, Contact, Program
+from messaging.models import InboundMessage, OutboundMessage
 
 KNOWN_KEYS = {
     "tags_any",
@@ -101,8 +102,6 @@ def audience_contacts(filters: dict[str, Any]) -> QuerySet[Contact]:
     if "created_since" in filters:
         qs = qs.filter(created_at__date__gte=_date(filters["created_since"], "created_since"))
     if "messaged_within_days" in filters or "not_messaged_within_days" in filters:
-        from messaging.models import OutboundMessage
-
         sent = OutboundMessage.objects.filter(contact=OuterRef("pk"), sent_at__isnull=False)
         if "messaged_within_days" in filters:
             since = now - _days(filters, "messaged_within_days")
@@ -111,8 +110,6 @@ def audience_contacts(filters: dict[str, Any]) -> QuerySet[Contact]:
             since = now - _days(filters, "not_messaged_within_days")
             qs = qs.exclude(Exists(sent.filter(sent_at__gte=since)))
     if "replied_within_days" in filters:
-        from messaging.models import InboundMessage
-
         since = now - _days(filters, "replied_within_days")
         qs = qs.filter(
             Exists(InboundMessage.objects.filter(contact=OuterRef("pk"), received_at__gte=since))

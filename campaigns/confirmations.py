@@ -22,8 +22,9 @@ from consent.services import Recorded
 from messaging.models import MessageKind, MessageStatus, OutboundMessage
 from messaging.services import message_queue
 
+from .flow_rules import OPTED_IN_EVENT
 from .flows import flow_event_record
-from .models import OPTED_IN_EVENT, FlowRunOutcome
+from .models import FlowRunOutcome
 
 
 def opt_in_acknowledge(*, recorded: Recorded, program: Program) -> OutboundMessage | None:

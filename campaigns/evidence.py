@@ -71,7 +71,8 @@ from messaging.models import (
     StatusCallback,
 )
 
-from .models import MONTHLY_REMINDER_EVENT, EvidencePack, FlowRun
+from .flow_rules import MONTHLY_REMINDER_EVENT
+from .models import EvidencePack, FlowRun
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"

@@ -30,7 +30,7 @@ from django.conf import settings
 from django.db import connection
 
 from consent.models import Contact
-from messaging import policy
+from messaging import sending_rules
 from messaging.holds import local_send_at, rulebook
 from messaging.models import BlockReason
 from templates.encoding import analyze
@@ -38,6 +38,7 @@ from templates.encoding import analyze
 from .audiences import AudienceFilterError, audience_contacts
 from .fanout import REASON_PARAMS, REASON_SQL, FanoutError, campaign_start, fanout_queryset
 from .models import Campaign, ScheduleKind
+from .services import launch_problems
 
 #: Audience rows the summary reads at most (the fan-out's SELECT, grouped by verdict).
 SAMPLE_LIMIT = 50_000
@@ -179,18 +180,18 @@ def _forecast_quiet_hours(summary: LaunchSummary, campaign: Campaign) -> None:
     sends, holds = [], []
     jurisdictions: set[str] = set()
     for contact in contacts:
-        jurisdictions |= policy.recipient_jurisdictions(contact)
+        jurisdictions |= sending_rules.recipient_jurisdictions(contact)
         at = start
         if campaign.schedule == ScheduleKind.LOCAL:
             at = max(local_send_at(campaign, contact), start)
         sends.append(at)
         try:
-            allowed = policy.next_allowed_at(contact, campaign.program, at, book)
-        except policy.NoAllowedWindow:
+            allowed = sending_rules.next_allowed_at(contact, campaign.program, at, book)
+        except sending_rules.NoAllowedWindow:
             allowed = None
         if allowed is None or allowed > at:
             holds.append(allowed or at)
-            zone = ", ".join(sorted(policy.recipient_time_zones(contact)))
+            zone = ", ".join(sorted(sending_rules.recipient_time_zones(contact)))
             summary.quiet_by_zone[zone] = summary.quiet_by_zone.get(zone, 0) + 1
     summary.quiet_sampled, summary.quiet_held = len(sends), len(holds)
     if sends and campaign.schedule == ScheduleKind.LOCAL:
@@ -215,7 +216,6 @@ def launch_summary(campaign: Campaign) -> LaunchSummary:
 
     Reads at most SAMPLE_LIMIT + 1 audience rows plus QUIET_SAMPLE contacts; writes nothing.
     """
-    from .services import launch_problems
 
     summary = LaunchSummary(campaign=campaign, problems=launch_problems(campaign))
     summary.currency = settings.SMS_PRICE_CURRENCY

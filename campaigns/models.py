@@ -23,6 +23,9 @@ from django.utils import timezone
 
 from consent.models import Program
 
+from .audiences import AudienceFilterError, audience_contacts
+from .flow_rules import EVENT_TYPE_PATTERN, flow_validate
+
 
 class Audience(models.Model):
     """A saved set of filters over contacts (see `campaigns.audiences` for the filter keys)."""
@@ -47,8 +50,6 @@ class Audience(models.Model):
         return self.name
 
     def clean(self) -> None:
-        from .audiences import AudienceFilterError, audience_contacts
-
         try:
             audience_contacts(self.filters)
         except AudienceFilterError as exc:
@@ -170,12 +171,6 @@ class CampaignEvent(models.Model):
         return f"{self.campaign}: {self.from_status} → {self.to_status}"
 
 
-EVENT_TYPE_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$"
-#: Event types the product itself raises (partners post their own, e.g. `lead.created`).
-OPTED_IN_EVENT = "consent.opted_in"
-MONTHLY_REMINDER_EVENT = "subscription.monthly_reminder"
-
-
 class Flow(models.Model):
     """An automation: when an event of type `trigger` arrives and its data meets `conditions`,
     send the template's approved version to the person, at the event's time (or at the time
@@ -236,9 +231,7 @@ class Flow(models.Model):
         return self.name
 
     def clean(self) -> None:
-        """Every rule a flow must meet (campaigns.flows.flow_problems), named per field."""
-        from .flows import flow_validate
-
+        """Every rule a flow must meet (campaigns.flow_rules.flow_problems), named per field."""
         flow_validate(self)
 
 

@@ -19,7 +19,7 @@ from messaging.models.outbound import WAITING
 from messaging.services import message_queue
 from templates.checks import has_blockers
 from templates.models import VersionStatus
-from templates.rendering import LINK_TOKENS
+from templates.rendering import LINK_TOKENS, contact_token_values
 
 from .audiences import AudienceFilterError, audience_contacts
 from .fanout import FanoutError, campaign_start
@@ -215,8 +215,6 @@ def campaign_send_test(*, campaign: Campaign, phone: str, by) -> OutboundMessage
     if variant is None:
         raise CampaignError("Add a variant first.")
     contact = contact_get_or_create(phone=normalize_phone(phone))
-    from templates.rendering import contact_token_values
-
     values = contact_token_values(contact)
     try:
         body = variant.template_version.compiled.render(values)

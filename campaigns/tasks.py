@@ -13,8 +13,9 @@ from consent.models import ConsentState, ConsentStatus, Contact
 from consent.selectors import eligible_contacts
 
 from .fanout import fanout_all
+from .flow_rules import MONTHLY_REMINDER_EVENT
 from .flows import flow_fire_scheduled
-from .models import MONTHLY_REMINDER_EVENT, Campaign, CampaignStatus, Flow, FlowRun
+from .models import Campaign, CampaignStatus, Flow, FlowRun
 from .registrations.review import program_review_due
 from .services import campaign_start_if_due
 

@@ -20,6 +20,7 @@ from config.lib.admin_tools import BigTableAdmin, ReadOnlyAdminMixin, form_actio
 # The contact page shows the person's whole history: messages and conversations too.
 from . import services
 from .admin_import import import_upload_view
+from .exports import content_type, filename, stream_export
 from .models import (
     ConsentEvent,
     ConsentMethod,
@@ -458,8 +459,6 @@ class ConsentEventAdmin(ReadOnlyAdminMixin, PhoneSearchMixin, BigTableAdmin):
             raise PermissionDenied
         form = ExportForm(request.GET or None)
         if request.GET and form.is_valid():
-            from .exports import content_type, filename, stream_export
-
             kind, fmt = form.cleaned_data["kind"], form.cleaned_data["format"]
             rows = stream_export(
                 kind, fmt, since=form.cleaned_data["since"], program=form.cleaned_data["program"]

@@ -9,7 +9,9 @@ from django.conf import settings
 from config.lib.queueing import enqueue
 
 from .dispatch import Dispatcher
+from .models import IdempotencyRecord
 from .partner_webhook_delivery import webhook_deliver_due
+from .prices import prices_fetch
 from .reconcile import reconcile_expired_leases
 from .retention import retention_purge
 
@@ -31,7 +33,6 @@ def dispatch() -> dict:
 
 def fetch_prices() -> dict:
     """Store the provider's price of recently sent messages (every 5 minutes)."""
-    from .prices import prices_fetch
 
     return prices_fetch()
 
@@ -55,8 +56,6 @@ def prune_idempotency_records() -> int:
     from datetime import timedelta
 
     from django.utils import timezone
-
-    from .models import IdempotencyRecord
 
     cutoff = timezone.now() - timedelta(hours=settings.API_IDEMPOTENCY_TTL_HOURS)
     deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()

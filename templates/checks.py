@@ -27,6 +27,7 @@ from types import MappingProxyType
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from templates.encoding import analyze
 from templates.rendering import (
     KNOWN_TOKENS,
     CompiledTemplate,
@@ -519,9 +520,6 @@ def _mask(value: str, *, keep: int) -> str:
 
 
 def _default_analyzer() -> Analyzer:
-    # Imported here so this module loads (and its other checks run) without the encoding module.
-    from templates.encoding import analyze
-
     return analyze
 
 

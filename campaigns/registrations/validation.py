@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.urls import reverse
 
-from consent.models import ConsentEvent, ConsentKind, Disclosure, MessageType
+from consent.models import ConsentEvent, ConsentKind, Disclosure, MessageType, Program
 from templates.checks import _OPT_OUT, _links
 
 if TYPE_CHECKING:
@@ -144,8 +144,6 @@ def flow_names_method(message_flow: str, method: str) -> bool:
 def opt_in_pages(program_ids: Iterable[int]) -> set[str]:
     """The URLs a message flow may link: each program's hosted join form and the pages its
     disclosures are shown on."""
-    from consent.models import Program
-
     base = settings.PUBLIC_BASE_URL.rstrip("/")
     pages = {
         base + reverse("consent:join", args=[slug])

@@ -28,8 +28,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from campaigns.flows import INTERNAL_EVENTS, flow_event_record
-from campaigns.models import EVENT_TYPE_PATTERN, FlowRun, FlowRunOutcome
+from campaigns.flow_rules import EVENT_TYPE_PATTERN, INTERNAL_EVENTS
+from campaigns.flows import flow_event_record
+from campaigns.models import FlowRun, FlowRunOutcome
 from config.api.consent_serializers import AwareDateTimeField, StrictTypes
 from config.api.errors import ApiError
 from config.api.idempotency import HEADER as IDEMPOTENCY_HEADER

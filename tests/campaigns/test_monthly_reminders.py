@@ -6,7 +6,8 @@ import pytest
 from django.utils import timezone
 
 from campaigns import tasks
-from campaigns.models import MONTHLY_REMINDER_EVENT, FlowRun
+from campaigns.flow_rules import MONTHLY_REMINDER_EVENT
+from campaigns.models import FlowRun
 from consent import services
 from messaging.models import OutboundMessage
 from tests.factories import create_contact, opt_in

@@ -3,7 +3,8 @@
 import pytest
 
 from campaigns.confirmations import opt_in_acknowledge
-from campaigns.models import OPTED_IN_EVENT, Flow, FlowRun
+from campaigns.flow_rules import OPTED_IN_EVENT
+from campaigns.models import Flow, FlowRun
 from consent import services
 from consent.models import ConsentConfirmation
 from messaging.models import OutboundMessage

@@ -6,7 +6,7 @@ import pytest
 from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
-from messaging import webhook_delivery
+from messaging import partner_webhook_delivery
 from messaging.models import WebhookDelivery, WebhookSubscription
 from messaging.partner_webhook_delivery import backoff, webhook_deliver_due
 from messaging.partner_webhooks import (
@@ -199,7 +199,7 @@ def test_it_counts_failures_again_from_zero_once_re_enabled(receiver, subscribe,
 def test_it_continues_with_the_next_batch_when_one_was_full(
     receiver, subscribe, monkeypatch, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setattr(webhook_delivery, "BATCH_SIZE", 2)
+    monkeypatch.setattr(partner_webhook_delivery, "BATCH_SIZE", 2)
     subscribe()
     emit(5)
 

@@ -5,13 +5,23 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
+from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from campaigns.flow_rules import MONTHLY_REMINDER_EVENT, OPTED_IN_EVENT
+from campaigns.flows import flow_validate
+from campaigns.models import Audience, Campaign, CampaignVariant, Flow
+from campaigns.registrations.demo import seed_registrations
 from consent import services
 from consent.models import Contact, Disclosure, MessageType, Program, SuppressionReason, Tag
 from consent.phones import InvalidPhoneNumber, normalize_phone
+from consent.roles import COMPLIANCE, MARKETING
+from messaging import inbound
+from messaging.models import Sender, SenderKind
+from messaging.simulate import simulated_params
+from templates.models import MessageTemplate, TemplateVersion, VersionStatus
 
 AREA_CODES = {
     "212": ("NY", "10001"), "305": ("FL", "33101"), "312": ("IL", "60601"),
@@ -188,16 +198,12 @@ class Command(BaseCommand):
 
     def create_registrations(self) -> bool:
         """A brand, two 10DLC registrations and a first program review (see campaigns)."""
-        from campaigns.registrations.demo import seed_registrations
 
         _, reviewer = self.staff()
         return seed_registrations(by=reviewer)
 
     def staff(self):
         """The demo's marketer (writes templates) and compliance reviewer (approves them)."""
-        from django.contrib.auth.models import Group, User
-
-        from consent.roles import COMPLIANCE, MARKETING
 
         marketer, _ = User.objects.get_or_create(username="marketing", defaults={"is_staff": True})
         marketer.groups.add(Group.objects.get(name=MARKETING))
@@ -208,10 +214,6 @@ class Command(BaseCommand):
     def create_flow_presets(self) -> list[str]:
         """The flows people start with, each with an approved template (four eyes); the ones
         already there (by name) are left as they are. Returns the names of the flows added."""
-        from campaigns.flows import flow_validate
-        from campaigns.models import MONTHLY_REMINDER_EVENT, OPTED_IN_EVENT, Flow
-        from templates.models import MessageTemplate, TemplateVersion, VersionStatus
-
         programs = {p.slug: p for p in Program.objects.filter(slug__in=["offers", "appointments"])}
         offers, appointments = programs.get("offers"), programs.get("appointments")
         if offers is None or appointments is None:
@@ -261,9 +263,6 @@ class Command(BaseCommand):
 
     def create_sending(self, offers: Program, appointments: Program) -> None:
         """A sender, approved templates (written and reviewed by different people), a campaign."""
-        from campaigns.models import Audience, Campaign, CampaignVariant
-        from messaging.models import Sender, SenderKind
-        from templates.models import MessageTemplate, TemplateVersion
 
         marketer, reviewer = self.staff()
         sender = Sender.objects.create(
@@ -311,10 +310,6 @@ class Command(BaseCommand):
         """A few people who texted the short code, through the real inbound path (marked as
         simulated): questions waiting in the support queue, one "not interested" waiting for
         compliance's review, one asking for an agent."""
-        from messaging import inbound
-        from messaging.models import Sender
-        from messaging.simulate import simulated_params
-
         sender = Sender.objects.get(phone_number=DEMO_NUMBER)
         inbound.clear_sender_cache()
         people = list(

@@ -81,7 +81,7 @@ PRESETS = {
 
 
 def test_it_adds_the_flow_presets_with_four_eyes_approved_templates_once():
-    from campaigns.flows import flow_problems
+    from campaigns.flow_rules import flow_problems
     from campaigns.models import Flow
     from templates.checks import has_blockers
     from templates.models import TemplateVersion
@@ -155,7 +155,7 @@ def test_the_demo_names_each_template_once_and_its_number_for_what_it_is():
     call_command("seed_demo", contacts=20, seed=3)
     repeated = MessageTemplate.objects.values("name").annotate(n=Count("id")).filter(n__gt=1)
     assert list(repeated) == []  # no "Opt-in confirmation" twice in a dropdown
-    from consent.management.commands.seed_demo import DEMO_NUMBER
+    from campaigns.management.commands.seed_demo import DEMO_NUMBER
 
     sender = Sender.objects.get(phone_number=DEMO_NUMBER)
     assert sender.phone_number.startswith("+1833") and sender.kind == "toll_free"
