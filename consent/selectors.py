@@ -270,7 +270,7 @@ def _gate_sql() -> str:
 def gate(
     *,
     contact_id: int,
-    phone_hash_: str,
+    contact_phone_hash: str,
     program: Program,
     message_type: str,
     at: datetime | None = None,
@@ -289,7 +289,7 @@ def gate(
     moment = connection.ops.adapt_datetimefield_value(at or timezone.now())
     with connection.cursor() as cursor:
         cursor.execute(
-            _gate_sql(), [contact_id, program.pk, phone_hash_, program.pk, moment, moment]
+            _gate_sql(), [contact_id, program.pk, contact_phone_hash, program.pk, moment, moment]
         )
         status, suppressed = cursor.fetchone()
     if suppressed:

@@ -63,7 +63,12 @@ from .models import (
 from .models.outbound import WAITING
 from .partner_webhooks import webhook_emit_message_status
 from .providers import OutboundRequest, ProviderError, SendResult, get_backend
-from .reassigned import SOURCE_NOT_CONFIGURED, check_for_dispatch, reassigned_side_effects
+from .reassigned import (
+    SOURCE_NOT_CONFIGURED,
+    ReassignedVerdict,
+    check_for_dispatch,
+    reassigned_side_effects,
+)
 from .services import apply_error_side_effects, record_event
 
 log = logging.getLogger(__name__)
@@ -417,11 +422,11 @@ class Dispatcher:
         reassigned = self.reassigned_verdict(
             message, now, opted_in_at=opted_in.get((message.contact_id, message.program_id))
         )
-        if reassigned == "blocked":
+        if reassigned.action == "block":
             _block(message, BlockReason.REASSIGNED)
             return "blocked"
-        if reassigned is not None:
-            _hold(message, HoldReason.REASSIGNED_CHECK, reassigned)
+        if reassigned.action == "hold":
+            _hold(message, HoldReason.REASSIGNED_CHECK, reassigned.until)
             return "held"
         return None
 
@@ -482,7 +487,7 @@ class Dispatcher:
         if not gate_exempt(message):
             verdict = gate(
                 contact_id=message.contact_id,
-                phone_hash_=message.contact.phone_hash,
+                contact_phone_hash=message.contact.phone_hash,
                 program=message.program,
                 message_type=message.message_type,
             )
@@ -498,19 +503,19 @@ class Dispatcher:
 
     def reassigned_verdict(
         self, message: OutboundMessage, now: datetime, *, opted_in_at: Any = _ASK
-    ):
+    ) -> ReassignedVerdict:
         """Before marketing to an old consent, ask whether the number changed hands since.
 
-        Returns None (go ahead), "blocked" (reassigned: the number is suppressed and the
-        consent revoked), or a time to hold until (a passing look-up failure, retried with
-        backoff up to `REASSIGNED_LOOKUP_MAX_TRIES`; or "no data" under a hold policy). A
+        Go ahead; block (reassigned: the number is suppressed and the consent revoked); or
+        hold until a time (a passing look-up failure, retried with backoff up to
+        `REASSIGNED_LOOKUP_MAX_TRIES`; or "no data" under a hold policy). A
         look-up that cannot answer (not configured, 60606/60607, too many failures) counts as
         "no data" at once (`reassigned.check_for_dispatch`). Every answer is stored as
         evidence and noted on the message; a recent real answer is reused.
         `opted_in_at`: when the consent was given, if the caller already read it.
         """
         if message.message_type != MessageType.MARKETING:
-            return None
+            return ReassignedVerdict.go()
         days = timedelta(days=settings.REASSIGNED_CHECK_AFTER_DAYS)
         if opted_in_at is _ASK:
             state = (
@@ -522,7 +527,7 @@ class Dispatcher:
             )
             opted_in_at = state.opted_in_at if state else None
         if opted_in_at is None or opted_in_at > now - days:
-            return None
+            return ReassignedVerdict.go()
         since = opted_in_at.date()
         check = (
             ReassignedNumberCheck.objects.filter(
@@ -542,7 +547,7 @@ class Dispatcher:
                 message.to, since, contact=message.contact, failures=failures
             )
             if check is None:
-                return now + LOOKUP_RETRY * 2**failures
+                return ReassignedVerdict.hold(now + LOOKUP_RETRY * 2**failures)
         record_event(
             message,
             MessageEvent.Kind.REASSIGNED,
@@ -556,13 +561,13 @@ class Dispatcher:
         )
         if check.answer == ReassignedNumberCheck.Answer.YES:
             reassigned_side_effects(check)
-            return "blocked"
+            return ReassignedVerdict.block()
         if (
             check.answer == ReassignedNumberCheck.Answer.NO_DATA
             and settings.REASSIGNED_NO_DATA_POLICY == "hold"
         ):
-            return now + timedelta(days=365)  # a person decides
-        return None
+            return ReassignedVerdict.hold(now + timedelta(days=365))  # a person decides
+        return ReassignedVerdict.go()
 
     def _failed(self, message: OutboundMessage, error: ProviderError) -> str:
         attempts = message.attempts  # this one included: claim_due counted it

@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import cache
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, Literal, Protocol
 
 import requests
 from django.conf import settings
@@ -90,6 +90,27 @@ PERMANENT_LOOKUP_ERRORS: dict[int, str] = {
 #: After a 60606 (an account-wide answer) this process stops asking for a while.
 PACKAGE_DISABLED_PAUSE = timedelta(hours=1)
 DEFAULT_CHECKER = "messaging.reassigned.TwilioLookupChecker"
+
+
+@dataclass(frozen=True)
+class ReassignedVerdict:
+    """What the check means for one message: go ahead, block it (the number changed hands), or
+    hold it until `until` (a look-up to retry, or "no data" under a hold policy)."""
+
+    action: Literal["go", "block", "hold"]
+    until: datetime | None = None
+
+    @classmethod
+    def go(cls) -> ReassignedVerdict:
+        return cls("go")
+
+    @classmethod
+    def block(cls) -> ReassignedVerdict:
+        return cls("block")
+
+    @classmethod
+    def hold(cls, until: datetime) -> ReassignedVerdict:
+        return cls("hold", until)
 
 
 @dataclass(frozen=True)

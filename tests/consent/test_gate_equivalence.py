@@ -46,7 +46,7 @@ def test_it_agrees_with_can_message_in_every_situation():
         expected = can_message(contact.phone, program, message_type, at=now).reason
         actual = gate(
             contact_id=contact.pk,
-            phone_hash_=contact.phone_hash,
+            contact_phone_hash=contact.phone_hash,
             program=program,
             message_type=message_type,
             at=now,
