@@ -57,7 +57,7 @@ class FlowForm(forms.ModelForm):
         if "template" in self.fields:
             self.fields["template"].queryset = MessageTemplate.objects.select_related("program")
 
-    # Flow.clean (campaigns.flows.flow_problems) names each problem's field.
+    # Flow.clean (campaigns.flow_rules.flow_problems) names each problem's field.
 
 
 @admin.register(Flow)

@@ -1,9 +1,9 @@
-"""Partner API for consent and contacts, mounted at /api/v1/ (see config/api_router.py).
+"""Partner API for consent and contacts, mounted at /api/v1/ (see config/api/urls.py).
 
 Thin views: an input serializer checks the request, a service in `consent.services` or
-`consent.contacts` does the work, an output serializer answers; `consent/api_docs.py` holds
+`consent.contacts` does the work, an output serializer answers; `consent_docs.py` holds
 the OpenAPI description. Phone numbers are accepted in any format and answered in E.164; every
-refusal is ``{"code", "message", "fields"}`` (messaging/api/errors.py). POSTs honour
+refusal is ``{"code", "message", "fields"}`` (config/api/errors.py). POSTs honour
 `Idempotency-Key`, and the same key also makes the ledger write itself idempotent (a repeat
 after the stored answer expired writes nothing new).
 

@@ -1,4 +1,4 @@
-"""The OpenAPI description of the consent API (`consent/api.py`): one `extend_schema` per
+"""The OpenAPI description of the consent API (`config/api/consent.py`): one `extend_schema` per
 endpoint, with its error answers and examples, served at /api/schema/ and /api/docs/."""
 
 from __future__ import annotations

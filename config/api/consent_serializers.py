@@ -1,4 +1,4 @@
-"""What the partner API accepts and answers about consent and contacts (see `consent/api.py`).
+"""What the partner API accepts and answers about consent and contacts (`config.api.consent`).
 
 Input serializers only check shapes and vocabularies (a phone number that parses, a method from
 `ConsentMethod`, a time with its zone); the services decide everything else. Output serializers

@@ -1,10 +1,10 @@
-"""Partner API for events that trigger flows, mounted at /api/v1/ (see config/api_router.py).
+"""Partner API for events that trigger flows, mounted at /api/v1/ (see config/api/urls.py).
 
     POST /events/    events:write    report something that happened to a person (202)
 
 A thin view: the input serializer checks the request, `campaigns.flows.flow_event_record`
 stores the event and fires its flows, the output serializer answers with what each flow
-decided. Every refusal is ``{"code", "message", "fields"}`` (messaging/api/errors.py) and
+decided. Every refusal is ``{"code", "message", "fields"}`` (config/api/errors.py) and
 writes nothing; `Idempotency-Key` makes a retried POST return the first answer.
 """
 
@@ -204,7 +204,7 @@ class EventCreate(APIView):
         incoming = EventSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
-        # InvalidPhoneNumber becomes 400 invalid_phone on `phone` (messaging/api/errors.py).
+        # InvalidPhoneNumber becomes 400 invalid_phone on `phone` (config/api/errors.py).
         e164 = normalize_phone(data["phone"])
         if number_erased(e164):
             raise ApiError(

@@ -3,7 +3,7 @@
 - 404 `not_found` on operations with path parameters (an unknown or malformed id);
 - 413 `too_large` on operations with a request body (`settings.API_MAX_BODY_BYTES`);
 - 409 `idempotency_in_progress` and 422 `idempotency_key_reused` on operations that take an
-  `Idempotency-Key` (messaging/api/idempotency.py).
+  `Idempotency-Key` (config/api/idempotency.py).
 
 An operation's own description of one of these answers is kept.
 """
