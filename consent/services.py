@@ -261,8 +261,9 @@ def _state_upsert_sql(count: int) -> tuple[str, tuple]:
     opted_in, opted_out = ConsentStatus.OPTED_IN.value, ConsentStatus.OPTED_OUT.value
     # Identifiers come from the model, quoted; the statuses are the model's own constants;
     # every value is a parameter.
+    source = sql.rows_source(ConsentState, _STATE_COLUMNS, count)
     statement = (
-        f"INSERT INTO {table} ({column_list}) VALUES {sql.values_marks(8, count)} "  # noqa: S608
+        f"INSERT INTO {table} ({column_list}) {source} "
         f"ON CONFLICT ({col['contact_id']}, {col['program_id']}) DO UPDATE SET "
         f"{col['status']} = excluded.{col['status']}, "
         f"{col['last_event_id']} = excluded.{col['last_event_id']}, "
@@ -310,7 +311,7 @@ def _apply_to_states(events: list[ConsentEvent]) -> None:
         }
         for event in events
     ]
-    statement, adapted = _state_upsert_sql(len(rows))
+    statement, adapted = _state_upsert_sql(sql.shape(len(rows)))
     with connection.cursor() as cursor:
         cursor.execute(statement, sql.prepared(adapted, _STATE_COLUMNS, rows))
 

@@ -28,22 +28,33 @@ def insert(
 ) -> list[int]:
     """INSERT `rows` (dicts with the same field names) in one statement; their ids if asked."""
     names = tuple(rows[0])
-    sql, adapted = _insert_sql(model, names, len(rows), returning)
+    sql, adapted = _insert_sql(model, names, shape(len(rows)), returning)
     params = prepared(adapted, names, rows)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()] if returning else []
 
 
+def shape(count: int) -> int:
+    """What a statement for `count` rows depends on: the count, except for PostgreSQL's
+    column arrays, which serve any number of rows (0 stands for "many")."""
+    return 0 if count > 1 and connection.vendor == "postgresql" else count
+
+
 def prepared(
     adapted: tuple[models.Field | None, ...], names: tuple[str, ...], rows: list[dict[str, Any]]
 ) -> list[Any]:
-    """The rows' values, flattened in column order, each adapted by its field where needed."""
-    return [
-        field.get_db_prep_save(row[name], connection) if field else row[name]
-        for row in rows
+    """The rows' values in the order `rows_source` takes them, each adapted by its field where
+    needed: flattened row by row, or for PostgreSQL's column arrays one list per column."""
+    values = [
+        [field.get_db_prep_save(row[name], connection) for row in rows]
+        if field
+        else [row[name] for row in rows]
         for field, name in zip(adapted, names, strict=True)
     ]
+    if shape(len(rows)) == 0:
+        return values
+    return [column[i] for i in range(len(rows)) for column in values]
 
 
 # Only these need the field's own adaptation; strings and numbers go to the driver as they are.
@@ -63,6 +74,21 @@ def values_marks(width: int, count: int) -> str:
     return ", ".join([row] * count)
 
 
+def rows_source(model: type[models.Model], names: tuple[str, ...], count: int) -> str:
+    """What an INSERT takes its rows from, for `count` rows (see `shape`) of `names`.
+
+    `VALUES (%s, ...), ...`, or on PostgreSQL for many rows `SELECT * FROM unnest(%s::type[],
+    ...)`: one parameter a column, so the statement is short and the same whatever the count
+    (the driver parses a statement with thousands of parameters on every call, which cost an
+    import as much as the database's own work). Rows come out in the order given.
+    """
+    if shape(count) != 0:
+        return "VALUES " + values_marks(len(names), count)
+    types = [model._meta.get_field(name).db_type(connection).split("(")[0] for name in names]
+    # The types are the model's own column types; every value is a parameter.
+    return "SELECT * FROM unnest(" + ", ".join(f"%s::{t}[]" for t in types) + ")"  # noqa: S608
+
+
 @lru_cache(maxsize=64)
 def _insert_sql(
     model: type[models.Model], names: tuple[str, ...], count: int, returning: bool
@@ -71,9 +97,9 @@ def _insert_sql(
     quote = connection.ops.quote_name
     opts = model._meta
     column_list, adapted = columns(model, names)
-    marks = values_marks(len(names), count)
-    # Identifiers come from the model, quoted; every value is a parameter.
-    sql = f"INSERT INTO {quote(opts.db_table)} ({column_list}) VALUES {marks}"  # noqa: S608
+    source = rows_source(model, names, count)
+    # Identifiers and types come from the model, quoted; every value is a parameter.
+    sql = f"INSERT INTO {quote(opts.db_table)} ({column_list}) {source}"
     if returning:
         sql += f" RETURNING {quote(opts.pk.column)}"
     return sql, adapted
