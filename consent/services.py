@@ -35,6 +35,7 @@ from .phones import normalize_phone, phone_hash
 
 # Clocks disagree a little; a claim that someone acted later than that is bad input.
 FUTURE_TOLERANCE = timedelta(minutes=5)
+_METHODS = frozenset(ConsentMethod.values)
 
 
 class ConsentError(ValueError):
@@ -76,7 +77,7 @@ def _resolve_contact(contact: Contact | None, phone: str | None) -> Contact:
 
 
 def _check_provenance(method: str, source: str, occurred_at: datetime) -> None:
-    if method not in ConsentMethod.values:
+    if method not in _METHODS:
         raise ConsentError(
             f"“{method}” is not a consent method; use one of {', '.join(ConsentMethod.values)}.",
             code="invalid_method",
@@ -475,8 +476,10 @@ def consent_opt_in_many(
         contacts = _contacts_for([opt_ins[i] for i in valid])
         disclosures = _disclosures_of({opt_ins[i].program.pk for i in valid})
         states = {
-            (s.contact_id, s.program_id): (s.status, s.since)
-            for s in ConsentState.objects.filter(contact__in=list(contacts.values()))
+            (contact_id, program_id): (status, since)
+            for contact_id, program_id, status, since in ConsentState.objects.filter(
+                contact_id__in=[c.pk for c in contacts.values()]
+            ).values_list("contact_id", "program_id", "status", "since")
         }
         seen = _events_by_key([opt_ins[i].idempotency_key for i in valid])
         fresh: list[ConsentEvent] = []
