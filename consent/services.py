@@ -314,7 +314,7 @@ def _apply_to_states(events: list[ConsentEvent]) -> None:
     ]
     statement, adapted = _state_upsert_sql(sql.shape(len(rows)))
     with connection.cursor() as cursor:
-        cursor.execute(statement, sql.prepared(adapted, _STATE_COLUMNS, rows))
+        cursor.execute(statement, sql.parameters(ConsentState, adapted, _STATE_COLUMNS, rows))
 
 
 @lru_cache(maxsize=2)
@@ -550,14 +550,13 @@ def _contacts_for(opt_ins: list[OptIn]) -> dict[str, Contact]:
                 fields[name] = value
     if not wanted:
         return {}
-    Contact.objects.bulk_create(
-        [
-            Contact(phone=phone, phone_hash=phone_hash(phone), **fields)
-            for phone, fields in wanted.items()
-        ],
-        ignore_conflicts=True,
-        batch_size=500,
-    )
+    defaults = _contact_defaults()
+    for chunk in _chunks(list(wanted.items()), 500):
+        rows = [
+            defaults | {"phone": phone, "phone_hash": phone_hash(phone)} | fields
+            for phone, fields in chunk
+        ]
+        sql.insert(Contact, rows, returning=False, skip_conflicts=True)
     found = Contact.objects.filter(phone__in=list(wanted)).order_by("pk")
     if connection.features.has_select_for_update:
         found = found.select_for_update()
@@ -572,6 +571,19 @@ def _contacts_for(opt_ins: list[OptIn]) -> dict[str, Contact]:
     for names, group in blank.items():
         Contact.objects.bulk_update(group, list(names), batch_size=500)
     return contacts
+
+
+def _contact_defaults() -> dict[str, Any]:
+    """Every column of a new contact as `Contact(...)` and its save would fill it (the field's
+    default; `auto_now` fields now), for creating contacts a batch at a time."""
+    now = timezone.now()
+    return {
+        field.attname: now
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+        else field.get_default()
+        for field in Contact._meta.concrete_fields
+        if not field.primary_key
+    }
 
 
 def _disclosures_of(program_ids: set[int]) -> dict[int, list[Disclosure]]:
