@@ -89,7 +89,7 @@ _COLUMN_OF_CODE = {"program_inactive": "program", "erased": "phone"}
 logger = logging.getLogger(__name__)
 
 #: Distinct phone cells whose reading a file's import remembers.
-PHONE_CACHE_SIZE = 100_000
+PHONE_CACHE_SIZE = 10_000
 UNEXPECTED_ERROR = "This could not be imported because of an error on our side; it was logged."
 
 
