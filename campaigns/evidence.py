@@ -24,8 +24,11 @@ Contents (every file but the manifest is listed in it with its SHA-256)::
     inbound.jsonl            every message received, with what it was read as and our answer
     reassigned_checks.jsonl  every reassigned-number check with its answer
     suppressions.json        suppressions of the number (by its hash, so erased ones too)
-    hash_chain.json          the number's ledger hash chain and the daily root it belongs to,
-                             where the installation keeps one
+    registration_snapshots.json  each registration snapshot in force when a marketing
+                             message was sent (messages.jsonl refers to them by id)
+    hash_chain.json          the number's links of the ledger's hash chain, with the content
+                             each hash covers, and the daily root covering them
+                             (`evidence_proofs`); `evidence_verify` recomputes them
 
 Built streaming: each file is written into the ZIP as it is read, messages in chunks of
 `CHUNK` rows with their events and callbacks fetched per chunk, so memory stays flat however
@@ -57,6 +60,7 @@ from consent.models import (
     ConsentKind,
     Contact,
     Disclosure,
+    MessageType,
     Suppression,
     disclosure_text_hash,
 )
@@ -71,6 +75,13 @@ from messaging.models import (
     StatusCallback,
 )
 
+from .evidence_proofs import (
+    CHAIN_FILE,
+    LEDGER_FILE,
+    RegistrationsInForce,
+    chain_problems,
+    hash_chain_section,
+)
 from .flow_rules import MONTHLY_REMINDER_EVENT
 from .models import EvidencePack, FlowRun
 
@@ -82,6 +93,8 @@ REVOCATION_DEADLINE_BUSINESS_DAYS = 10
 MESSAGE_FIELDS = (
     "id",
     "to",
+    "sender_id",
+    "program_id",
     "message_type",
     "kind",
     "campaign_id",
@@ -181,11 +194,14 @@ def evidence_pack_write(
         .order_by("occurred_at", "pk")
     )
     confirmations = {c.event_id: c for c in ConsentConfirmation.objects.filter(event__in=events)}
-    writer.lines("ledger.jsonl", (pack.event_row(e, confirmations.get(e.pk)) for e in events))
+    writer.lines(LEDGER_FILE, (pack.event_row(e, confirmations.get(e.pk)) for e in events))
     pack.disclosures(writer, events)
     pack.consent_messages(writer, events, confirmations)
     pack.revocations(writer, events, confirmations)
     writer.lines("messages.jsonl", pack.messages())
+    snapshots = pack.registrations.rows()
+    pack.counts["registration snapshots in force for marketing sent"] = len(snapshots)
+    writer.file("registration_snapshots.json", [_json(snapshots)])
     writer.lines("inbound.jsonl", pack.inbound())
     writer.lines(
         "reassigned_checks.jsonl",
@@ -205,7 +221,12 @@ def evidence_pack_write(
         "suppressions.json",
         [_json([pack.suppression_row(s) for s in suppressions])],
     )
-    writer.file("hash_chain.json", [_json(hash_chain_section(e164, contact_ids))])
+    chain = hash_chain_section(e164, withhold_content=erased)
+    pack.counts["hash chain links"] = len(chain["links"])
+    pack.counts["hash chain links covered by a published root"] = len(
+        [link for link in chain["links"] if chain["root"] and link["covered_by_root"]]
+    )
+    writer.file(CHAIN_FILE, [_json(chain)])
     writer.file("summary.html", [pack.summary_html(events, suppressions, made_at, made_by_label)])
     with transaction.atomic():
         record = EvidencePack.objects.create(
@@ -238,13 +259,6 @@ def _who(user, label: str) -> str:
     return " / ".join(part for part in (name, label) if part) or "unknown"
 
 
-def hash_chain_section(phone: str, contact_ids: set[int]) -> dict[str, Any]:
-    """The number's ledger hash chain and its daily root, where the ledger keeps one."""
-    if not any(f.name == "hash" for f in ConsentEvent._meta.get_fields()):
-        return {"available": False, "why": "This installation's ledger keeps no hash chain."}
-    return {"available": False, "why": "Hash chain present but not yet wired into the pack."}
-
-
 class _Pack:
     """The sections of one number's pack; `counts` gathers the summary's figures."""
 
@@ -256,6 +270,7 @@ class _Pack:
         self.counts: Counter = Counter()
         self.disclosure_checks: list[dict] = []
         self.revocation_rows: list[dict] = []
+        self.registrations = RegistrationsInForce()
 
     def contact_row(self, contact: Contact) -> dict[str, Any]:
         row = {
@@ -504,8 +519,19 @@ class _Pack:
                 m["body_sha256"] = m["body_sha256"] or hashlib.sha256(body.encode()).hexdigest()
                 m["steps"] = steps.get(m["id"], [])
                 m["status_callbacks"] = callbacks.get(m["id"], [])
+                m["registration_snapshots"] = self._registrations(m)
                 yield m
             after = ids[-1]
+
+    def _registrations(self, m: dict[str, Any]) -> list[int] | None:
+        """The snapshots in force when a marketing message was sent (None: not marketing, or
+        not sent)."""
+        if m["message_type"] != MessageType.MARKETING or m["sent_at"] is None:
+            return None
+        found = self.registrations.at(m["sender_id"], m["program_id"], m["sent_at"])
+        if not found:
+            self.counts["marketing messages sent with no registration in force"] += 1
+        return found
 
     def inbound(self) -> Iterator[dict[str, Any]]:
         after = 0
@@ -565,8 +591,9 @@ def _gate_decision(status: str, reason: str, provider_sid: str | None) -> str:
 
 
 def evidence_verify(path_or_file) -> list[str]:
-    """Re-check a pack: every file listed in the manifest, with its SHA-256, and nothing more.
-    Returns the problems found (empty: the pack is intact)."""
+    """Re-check a pack: every file listed in the manifest, with its SHA-256, and nothing more;
+    then the ledger's hash chain it carries (each hash recomputed from its content, each link,
+    the root's lines). Returns the problems found (empty: the pack is intact)."""
     problems: list[str] = []
     with zipfile.ZipFile(path_or_file) as pack:
         names = set(pack.namelist())
@@ -589,4 +616,16 @@ def evidence_verify(path_or_file) -> list[str]:
                 problems.append(f"{name}: SHA-256 does not match the manifest")
         for name in sorted(names - set(listed) - {MANIFEST}):
             problems.append(f"{name}: not listed in the manifest")
+        if CHAIN_FILE in listed and CHAIN_FILE in names:
+            problems += _chain_problems(pack)
     return problems
+
+
+def _chain_problems(pack: zipfile.ZipFile) -> list[str]:
+    try:
+        chain = json.loads(pack.read(CHAIN_FILE))
+        with pack.open(LEDGER_FILE) as ledger:
+            event_ids = {json.loads(line)["id"] for line in ledger if line.strip()}
+    except (KeyError, ValueError, TypeError):
+        return [f"{CHAIN_FILE} or {LEDGER_FILE} cannot be read"]
+    return chain_problems(chain, event_ids)

@@ -231,16 +231,17 @@ class BatchImport:
         return report
 
     def _record(self, plans: list[RowPlan], report: BatchReport) -> None:
+        hashes = {p.phone: phone_hash(p.phone) for p in plans}
         erased = set(
             Suppression.objects.filter(
-                phone_hash__in={phone_hash(p.phone) for p in plans},
+                phone_hash__in=set(hashes.values()),
                 reason=SuppressionReason.LEGAL_REQUEST,
                 lifted_at__isnull=True,
             ).values_list("phone_hash", flat=True)
         )
         allowed = []
         for plan in plans:
-            if phone_hash(plan.phone) in erased:
+            if hashes[plan.phone] in erased:
                 # Re-importing an old list must not bring back a person who asked to be erased.
                 reason = f"phone: “{plan.phone}” is suppressed on a legal or privacy request."
                 report.rejected.append(Rejected(plan.line, [reason]))

@@ -28,6 +28,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from functools import lru_cache
 from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
@@ -35,6 +36,7 @@ from django.core.validators import validate_email, validate_ipv46_address
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import get_language
 from import_export import resources
 from import_export.fields import Field
 from import_export.results import Error, RowResult
@@ -86,6 +88,8 @@ _COLUMN_OF_CODE = {"program_inactive": "program", "erased": "phone"}
 
 logger = logging.getLogger(__name__)
 
+#: Distinct phone cells whose reading a file's import remembers.
+PHONE_CACHE_SIZE = 10_000
 UNEXPECTED_ERROR = "This could not be imported because of an error on our side; it was logged."
 
 
@@ -161,7 +165,12 @@ def parse_opted_in_at(value: Any) -> datetime:
 
 
 def _method_of(text: str) -> str | None:
-    wanted = text.strip().casefold()
+    return _method_named(text.strip().casefold(), get_language())
+
+
+@lru_cache(maxsize=256)
+def _method_named(wanted: str, language: str | None) -> str | None:
+    """The method a cell names, by value or label (labels are read once per language)."""
     for value, label in ConsentMethod.choices:
         if wanted in (value, str(label).casefold()):
             return value
@@ -222,6 +231,7 @@ class ConsentImportResource(resources.ModelResource):
         self._programs: dict[str, Program] = {}
         self._disclosures: dict[tuple[int, int], Disclosure] = {}
         self._seen_keys: set[str] = set()
+        self._phones: dict[tuple[type, Any], tuple[str, tuple | None]] = {}
         self._file_label = source_label or "import"
         self._user = None
         self._row_existed = False
@@ -322,7 +332,7 @@ class ConsentImportResource(resources.ModelResource):
             fail("phone", "Required: the phone number.")
         else:
             try:
-                phone = normalize_phone(raw_phone)
+                phone = self._normalized(raw_phone)
             except InvalidPhoneNumber as exc:
                 fail("phone", exc)
 
@@ -409,6 +419,22 @@ class ConsentImportResource(resources.ModelResource):
             key=row_key(phone, program, occurred_at, method, source),
             line=line,
         )
+
+    def _normalized(self, raw: Any) -> str:
+        """`normalize_phone`, parsed once per distinct cell of this file (a list often names
+        one person once per program); raises InvalidPhoneNumber as it does."""
+        key = (type(raw), raw)
+        if key not in self._phones:
+            if len(self._phones) >= PHONE_CACHE_SIZE:
+                self._phones.clear()
+            try:
+                self._phones[key] = (normalize_phone(raw), None)
+            except InvalidPhoneNumber as exc:
+                self._phones[key] = ("", (exc.raw, exc.reason))
+        e164, refusal = self._phones[key]
+        if refusal:
+            raise InvalidPhoneNumber(*refusal)
+        return e164
 
     def _contact_fields(self, row: dict[str, Any], fail) -> dict[str, str]:
         first, last = _text(row.get("first_name")), _text(row.get("last_name"))

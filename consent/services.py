@@ -39,6 +39,7 @@ from .phones import normalize_phone, phone_hash
 
 # Clocks disagree a little; a claim that someone acted later than that is bad input.
 FUTURE_TOLERANCE = timedelta(minutes=5)
+_METHODS = frozenset(ConsentMethod.values)
 
 
 class ConsentError(ValueError):
@@ -80,7 +81,7 @@ def _resolve_contact(contact: Contact | None, phone: str | None) -> Contact:
 
 
 def _check_provenance(method: str, source: str, occurred_at: datetime) -> None:
-    if method not in ConsentMethod.values:
+    if method not in _METHODS:
         raise ConsentError(
             f"“{method}” is not a consent method; use one of {', '.join(ConsentMethod.values)}.",
             code="invalid_method",
@@ -263,8 +264,9 @@ def _state_upsert_sql(count: int) -> tuple[str, tuple]:
     opted_in, opted_out = ConsentStatus.OPTED_IN.value, ConsentStatus.OPTED_OUT.value
     # Identifiers come from the model, quoted; the statuses are the model's own constants;
     # every value is a parameter.
+    source = sql.rows_source(ConsentState, _STATE_COLUMNS, count)
     statement = (
-        f"INSERT INTO {table} ({column_list}) VALUES {sql.values_marks(8, count)} "  # noqa: S608
+        f"INSERT INTO {table} ({column_list}) {source} "
         f"ON CONFLICT ({col['contact_id']}, {col['program_id']}) DO UPDATE SET "
         f"{col['status']} = excluded.{col['status']}, "
         f"{col['last_event_id']} = excluded.{col['last_event_id']}, "
@@ -312,9 +314,9 @@ def _apply_to_states(events: list[ConsentEvent]) -> None:
         }
         for event in events
     ]
-    statement, adapted = _state_upsert_sql(len(rows))
+    statement, adapted = _state_upsert_sql(sql.shape(len(rows)))
     with connection.cursor() as cursor:
-        cursor.execute(statement, sql.prepared(adapted, _STATE_COLUMNS, rows))
+        cursor.execute(statement, sql.parameters(ConsentState, adapted, _STATE_COLUMNS, rows))
 
 
 @lru_cache(maxsize=2)
@@ -476,8 +478,10 @@ def consent_opt_in_many(
         contacts = _contacts_for([opt_ins[i] for i in valid])
         disclosures = _disclosures_of({opt_ins[i].program.pk for i in valid})
         states = {
-            (s.contact_id, s.program_id): (s.status, s.since)
-            for s in ConsentState.objects.filter(contact__in=list(contacts.values()))
+            (contact_id, program_id): (status, since)
+            for contact_id, program_id, status, since in ConsentState.objects.filter(
+                contact_id__in=[c.pk for c in contacts.values()]
+            ).values_list("contact_id", "program_id", "status", "since")
         }
         seen = _events_by_key([opt_ins[i].idempotency_key for i in valid])
         fresh: list[ConsentEvent] = []
@@ -546,14 +550,13 @@ def _contacts_for(opt_ins: list[OptIn]) -> dict[str, Contact]:
                 fields[name] = value
     if not wanted:
         return {}
-    Contact.objects.bulk_create(
-        [
-            Contact(phone=phone, phone_hash=phone_hash(phone), **fields)
-            for phone, fields in wanted.items()
-        ],
-        ignore_conflicts=True,
-        batch_size=500,
-    )
+    defaults = _contact_defaults()
+    for chunk in _chunks(list(wanted.items()), 500):
+        rows = [
+            defaults | {"phone": phone, "phone_hash": phone_hash(phone)} | fields
+            for phone, fields in chunk
+        ]
+        sql.insert(Contact, rows, returning=False, skip_conflicts=True)
     found = Contact.objects.filter(phone__in=list(wanted)).order_by("pk")
     if connection.features.has_select_for_update:
         found = found.select_for_update()
@@ -568,6 +571,19 @@ def _contacts_for(opt_ins: list[OptIn]) -> dict[str, Contact]:
     for names, group in blank.items():
         Contact.objects.bulk_update(group, list(names), batch_size=500)
     return contacts
+
+
+def _contact_defaults() -> dict[str, Any]:
+    """Every column of a new contact as `Contact(...)` and its save would fill it (the field's
+    default; `auto_now` fields now), for creating contacts a batch at a time."""
+    now = timezone.now()
+    return {
+        field.attname: now
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+        else field.get_default()
+        for field in Contact._meta.concrete_fields
+        if not field.primary_key
+    }
 
 
 def _disclosures_of(program_ids: set[int]) -> dict[int, list[Disclosure]]:

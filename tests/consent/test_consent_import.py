@@ -16,7 +16,7 @@ from import_export.admin import ImportMixin
 from import_export.formats.base_formats import CSV, XLSX
 from openpyxl import Workbook
 
-from consent import services
+from consent import resources, services
 from consent.management.commands import import_consent
 from consent.models import (
     ConsentEvent,
@@ -452,3 +452,28 @@ def test_it_shows_bad_rows_in_the_admin_preview_and_offers_no_confirm(program, c
     assert "“415555” is not a valid phone number" in preview.content.decode()
     assert "confirm_form" not in preview.context
     assert not ConsentEvent.objects.exists()
+
+
+def test_it_reads_each_distinct_phone_cell_once_and_refuses_each_repeat_alike(program, monkeypatch):
+    calls: list[object] = []
+
+    def counting(raw, region=None):
+        calls.append(raw)
+        return normalize(raw, region)
+
+    normalize = resources.normalize_phone
+    monkeypatch.setattr(resources, "normalize_phone", counting)
+    create_program("alerts")
+    rows = [
+        good_row("(415) 555-2671"),
+        good_row("(415) 555-2671", program="alerts"),
+        good_row("415555"),
+        good_row("415555", program="alerts"),
+    ]
+
+    result = run_import(rows)
+
+    assert sorted(calls) == ["(415) 555-2671", "415555"]
+    assert result.totals["new"] == 2
+    bad = reasons(result)
+    assert bad[3]["phone"] == bad[4]["phone"] and "not a valid phone number" in bad[3]["phone"][0]

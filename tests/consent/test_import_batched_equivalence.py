@@ -16,7 +16,7 @@ import pytest
 from django.db import transaction
 from import_export.formats.base_formats import CSV
 
-from consent import services
+from consent import ledger_hash, services
 from consent.importing import BatchImport
 from consent.models import (
     ConsentEvent,
@@ -292,3 +292,45 @@ def test_it_records_who_imported(history):
     )
     event = ConsentEvent.objects.get(source="a.csv row 2")
     assert event.recorded_by == user and event.method == "import"
+
+
+def test_it_stores_odd_evidence_as_the_one_row_path_does_and_the_chain_verifies(db):
+    """Many rows travel to the database in one document: what comes back, and so what the
+    chain's hashes cover, is what the one-row path stores."""
+    program = create_program("offers")
+    evidence = {
+        "big": 1e16,
+        "small": 0.1,
+        "zero": -0.0,
+        "text": 'Olá "quoted" \\ back\nslash ✓',
+        "nested": {"list": [1, 2.5, None, True]},
+    }
+    at = when(3, 4)
+    [single] = [
+        services.consent_opt_in(
+            phone="+14155550101",
+            program=program,
+            method="web_form",
+            source="one",
+            occurred_at=at,
+            evidence=evidence,
+        )
+    ]
+    answers = services.consent_opt_in_many(
+        opt_ins=[
+            services.OptIn(
+                phone=phone, program=program, source="many", occurred_at=at, evidence=evidence
+            )
+            for phone in ("+14155550102", "+14155550103")
+        ],
+        method="web_form",
+    )
+
+    stored = {
+        e.phone: (e.evidence, e.occurred_at) for e in ConsentEvent.objects.filter(program=program)
+    }
+    assert stored["+14155550102"] == stored["+14155550101"] == stored["+14155550103"]
+    assert stored["+14155550102"][1] == at
+    for answer in [single, *answers]:
+        event = ConsentEvent.objects.get(pk=answer.event.pk)
+        assert event.chain_hash == ledger_hash.event_hash(event.chain_content())

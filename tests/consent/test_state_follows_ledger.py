@@ -161,3 +161,41 @@ def test_it_creates_the_weekly_consent_check_schedule():
     from consent.tasks import verify_consent_states
 
     assert verify_consent_states() == {"ok": True, "drifts": 0}
+
+
+@pytest.mark.postgres
+def test_it_checks_a_state_by_index_once_the_ledger_has_grown_on_postgresql():
+    """Planned while the ledger held one person (statistics say every event is theirs), the
+    check must not keep reading the whole ledger for each state once it has grown: an import
+    would slow with every row it adds."""
+    program = create_program()
+    start = timezone.now() - timedelta(days=30)
+    first = create_contact()
+    for n in range(4):
+        opt_in(first, program, at=start + timedelta(minutes=n))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE consent_consentevent")
+    for n in range(8):  # the check runs, and is planned, with those statistics
+        opt_in(first, program, at=start + timedelta(hours=1, minutes=n))
+    services.consent_opt_in_many(
+        opt_ins=[
+            services.OptIn(
+                phone=f"+1415300{n:04d}", program=program, source="list", occurred_at=start
+            )
+            for n in range(3000)
+        ],
+        method="import",
+    )
+
+    def seq_scans() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT seq_scan FROM pg_stat_xact_user_tables "
+                "WHERE relname = 'consent_consentevent'"
+            )
+            return cursor.fetchone()[0]
+
+    contact = create_contact()
+    before = seq_scans()
+    opt_in(contact, program, at=start + timedelta(days=1))
+    assert seq_scans() == before

@@ -2,7 +2,8 @@
 
     manage.py evidence_verify evidence.zip
 
-Exits non-zero, naming each problem, when a file was changed, removed or added.
+Exits non-zero, naming each problem, when a file was changed, removed or added, or when the
+ledger's hash chain in it does not recompute (a link altered, even with the manifest redone).
 """
 
 from __future__ import annotations
@@ -32,4 +33,7 @@ class Command(BaseCommand):
             for problem in problems:
                 self.stderr.write(problem)
             raise CommandError(f"{path.name}: {len(problems)} problem(s); the pack is not intact.")
-        self.stdout.write(f"{path.name}: every file matches its SHA-256 in the manifest.")
+        self.stdout.write(
+            f"{path.name}: every file matches its SHA-256 in the manifest, and the ledger's "
+            "hash chain recomputes."
+        )
