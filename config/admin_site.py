@@ -27,6 +27,7 @@ class BackOfficeAdminSite(admin.AdminSite):
             "subtitle": None,
             "attention": attention_items(request),
             "series": series,
+            "estimated": any(s.estimated for s in series),
             "chart": week_chart(series),
             "sections": task_sections(self, request),
             **(extra_context or {}),
