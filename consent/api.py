@@ -34,7 +34,8 @@ from rest_framework.views import APIView
 from messaging.api.errors import ApiError
 from messaging.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from messaging.api.idempotency import idempotent
-from messaging.models import MessageStatus, Scope
+from messaging.keyword_replies import CONFIRMING_KINDS
+from messaging.models import MessageEvent, MessageStatus, Scope
 
 from .api_docs import (
     CONSENT_CHECK_SCHEMA,
@@ -177,10 +178,26 @@ def _disclosure(program: Program, version: int | None, occurred_at) -> Disclosur
 
 
 def _confirmation_message_id(event: ConsentEvent) -> int | None:
-    """The message recorded as the event's confirmation (for a repeat answered from the ledger)."""
+    """The message that confirms the event (for a repeat answered from the ledger): the one
+    recorded once the provider accepted it, else the one queued to confirm it (the last few
+    queued to the person are read)."""
     refs = ConsentConfirmation.objects.filter(event=event).values_list("message_ref", flat=True)
     ref = refs.first()
-    return int(ref) if ref and ref.isdigit() else None
+    if ref:
+        return int(ref) if ref.isdigit() else None
+    queued = (
+        MessageEvent.objects.filter(
+            message__contact_id=event.contact_id,
+            message__kind__in=CONFIRMING_KINDS,
+            kind=MessageEvent.Kind.QUEUED,
+        )
+        .order_by("-pk")
+        .values_list("message_id", "data")[:20]
+    )
+    for message_id, data in queued:
+        if isinstance(data, dict) and event.pk in (data.get("confirms") or []):
+            return message_id
+    return None
 
 
 class OptOutView(APIView):
