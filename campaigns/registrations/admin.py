@@ -244,7 +244,7 @@ class RegistrationAdmin(admin.ModelAdmin):
         )
         self.message_user(
             request,
-            f"Reviewed {review.messages_seen} messages: {review.findings.count()} findings, "
+            f"Reviewed {review.messages_seen} messages: {review.findings_seen.count()} findings, "
             f"{review.raised} new or grown.",
         )
         return redirect("admin:campaigns_programreview_change", review.pk)
@@ -444,7 +444,7 @@ class ProgramReviewAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request, review):
             raise PermissionDenied
         findings = list(
-            review.findings.select_related("sender").order_by("status", "severity", "code")
+            review.findings_seen.select_related("sender").order_by("status", "severity", "code")
         )
         context = {
             **self.admin_site.each_context(request),
@@ -521,7 +521,7 @@ class ReviewFindingAdmin(admin.ModelAdmin):
         "review_link",
     ]
     list_filter = ["code", "severity", "status", "registration"]
-    list_select_related = ["registration", "review"]
+    list_select_related = ["registration", "first_review"]
     search_fields = ["detail", "key"]
     actions = ["resolve_action"]
     readonly_fields = [
@@ -566,10 +566,23 @@ class ReviewFindingAdmin(admin.ModelAdmin):
     def short_detail(self, obj: ReviewFinding) -> str:
         return obj.detail if len(obj.detail) <= 90 else obj.detail[:89] + "…"
 
-    @admin.display(description="review")
+    def get_list_display(self, request):
+        # Staff who may not open program reviews (Marketing) read the review's date, no link.
+        if request.user.has_perm("campaigns.view_programreview"):
+            return self.list_display
+        return [name if name != "review_link" else "review_date" for name in self.list_display]
+
+    @admin.display(description="raised by review")
     def review_link(self, obj: ReviewFinding) -> SafeString:
-        url = reverse("admin:campaigns_programreview_change", args=[obj.review_id])
-        return format_html('<a href="{}">#{}</a>', url, obj.review_id)
+        """The review the finding came from (later runs that saw it again list it too)."""
+        url = reverse("admin:campaigns_programreview_change", args=[obj.first_review_id])
+        return format_html('<a href="{}">{}</a>', url, self.review_date(obj))
+
+    @admin.display(description="raised by review")
+    def review_date(self, obj: ReviewFinding) -> str:
+        return (
+            f"#{obj.first_review_id} of {timezone.localtime(obj.first_review.started_at):%Y-%m-%d}"
+        )
 
     @admin.action(description="Mark resolved", permissions=["review"])
     def resolve_action(self, request, queryset):

@@ -71,6 +71,7 @@ def test_it_keeps_public_pages_in_utc(client):
 
 
 @pytest.mark.browser
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_it_lets_a_staff_member_pick_their_zone_in_the_browser(browser_page, live_server):
     marketer()
     admin_login(browser_page, live_server, "mia_marketing")
