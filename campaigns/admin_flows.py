@@ -19,7 +19,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from consent.admin import PhoneSearchMixin
-from consent.admin_tools import BigTableAdmin, ReadOnlyAdminMixin, admin_time
+from consent.admin_tools import BigTableAdmin, ReadOnlyAdminMixin, admin_date, admin_time
 from templates.models import MessageTemplate, TemplateVersion, VersionStatus
 
 from .flows import OPS, FlowError, flow_set_active
@@ -146,7 +146,7 @@ class FlowAdmin(admin.ModelAdmin):
             version.body,
             version.number,
             version.reviewer,
-            f"{version.reviewed_at:%Y-%m-%d}",
+            admin_date(version.reviewed_at),
         )
 
     @admin.display(description="Last runs")

@@ -20,7 +20,7 @@ from messaging.timeline import contact_timeline
 
 from . import services
 from .admin_import import import_upload_view
-from .admin_tools import BigTableAdmin, ReadOnlyAdminMixin, form_action
+from .admin_tools import BigTableAdmin, ReadOnlyAdminMixin, admin_date, form_action
 from .models import (
     ConsentEvent,
     ConsentMethod,
@@ -49,7 +49,7 @@ def status_badge(state: ConsentState) -> str:
         '<span style="color:{};white-space:nowrap" title="{} since {}">{} {}</span>',
         color,
         state.get_status_display(),
-        f"{state.since:%Y-%m-%d}",
+        admin_date(state.since),
         mark,
         state.program.slug,
     )

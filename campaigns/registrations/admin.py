@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from consent.admin_tools import admin_date
 from messaging.admin.outbound import SenderAdmin
 from messaging.models import Sender
 
@@ -206,9 +207,9 @@ class RegistrationAdmin(admin.ModelAdmin):
         if since + obj.cadence < timezone.now():
             return format_html(
                 '<strong class="overdue" style="color:#ba2121">overdue since {}</strong>',
-                (since + obj.cadence).strftime("%Y-%m-%d"),
+                admin_date(since + obj.cadence),
             )
-        return format_html("{}", obj.signed_off.strftime("%Y-%m-%d") if obj.signed_off else "-")
+        return format_html("{}", admin_date(obj.signed_off) if obj.signed_off else "-")
 
     @admin.display(description="what changed, snapshot by snapshot")
     def history(self, obj: Registration) -> SafeString:
@@ -403,7 +404,7 @@ class ProgramReviewAdmin(admin.ModelAdmin):
     def sign_off_state(self, obj: ProgramReview) -> SafeString:
         if obj.signed_off_at:
             return format_html(
-                "signed off {} by {}", f"{obj.signed_off_at:%Y-%m-%d}", obj.signed_off_by
+                "signed off {} by {}", admin_date(obj.signed_off_at), obj.signed_off_by
             )
         cadence = obj.registration.cadence if obj.registration else None
         if cadence and obj.started_at + cadence < timezone.now():
@@ -572,9 +573,7 @@ class ReviewFindingAdmin(admin.ModelAdmin):
 
     @admin.display(description="review")
     def review_date(self, obj: ReviewFinding) -> str:
-        return (
-            f"#{obj.first_review_id} of {timezone.localtime(obj.first_review.started_at):%Y-%m-%d}"
-        )
+        return f"#{obj.first_review_id} of {admin_date(obj.first_review.started_at)}"
 
     @admin.action(description="Mark resolved", permissions=["review"])
     def resolve_action(self, request, queryset):

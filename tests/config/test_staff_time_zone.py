@@ -1,12 +1,14 @@
 """Each staff member reads every time in the admin in their own zone, the zone named."""
 
 import zoneinfo
+from datetime import UTC, datetime
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from consent.admin_tools import admin_date
 from consent.models import StaffPreference
 from tests.a11y import axe_violations
 from tests.conftest import admin_login
@@ -81,3 +83,11 @@ def test_it_lets_a_staff_member_pick_their_zone_in_the_browser(browser_page, liv
     expect(browser_page.get_by_role("link", name="Time zone: Europe/Lisbon")).to_be_visible()
     expect(browser_page.locator("#tz-now")).to_contain_text("WE")  # WET or WEST
     assert axe_violations(browser_page, include="#content-main") == []
+
+
+def test_a_date_in_the_admin_is_the_staff_members_day_not_utcs():
+    late_evening_in_los_angeles = datetime(2026, 1, 1, 3, 0, tzinfo=UTC)
+    with timezone.override("America/Los_Angeles"):
+        assert admin_date(late_evening_in_los_angeles) == "2025-12-31"
+    with timezone.override("Asia/Tokyo"):
+        assert admin_date(late_evening_in_los_angeles) == "2026-01-01"
