@@ -58,9 +58,9 @@ SPREAD_SQL = """
 """
 INBOUND_SQL = """
     INSERT INTO messaging_inboundmessage (provider_sid, from_number, to_number, body, raw,
-        received_at, contact_id, intent, matched, reply, handled_at)
+        received_at, contact_id, intent, matched, reply, handled_at, answered_by)
     SELECT 'SMin' || id, phone, '+18335550100', 'Do you have tents?', '{}',
-        now() - (id % 30) * interval '1 day', id, 'other', '', '', now()
+        now() - (id % 30) * interval '1 day', id, 'other', '', '', now(), ''
     FROM consent_contact WHERE id % 10 = 0
 """
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from config.lib.admin_tools import BigTableAdmin, ReadOnlyAdminMixin, admin_time
+from config.lib.admin_tools import BigTableAdmin, ReadOnlyAdminMixin, admin_date, admin_time
 from consent.admin import PhoneSearchMixin
 from templates.models import MessageTemplate, TemplateVersion, VersionStatus
 
@@ -146,7 +146,7 @@ class FlowAdmin(admin.ModelAdmin):
             version.body,
             version.number,
             version.reviewer,
-            f"{version.reviewed_at:%Y-%m-%d}",
+            admin_date(version.reviewed_at),
         )
 
     @admin.display(description="Last runs")

@@ -7,8 +7,10 @@ A keyword opt-in is answered in the inbound webhook's own reply; everything else
     opted in ---------------> the program's opt-in confirmation flow (consent.opted_in),
                               else the program's opt-in confirmation text
 
-The text sent is recorded as the event's `ConsentConfirmation` (the confirmation
-message id belongs to the consent record).
+The message carries the consent event it answers (its queued event's `confirms`): the
+event's `ConsentConfirmation` is written by the dispatcher when the provider accepts the
+message (`messaging.keyword_replies.accepted_confirmations_record`), never when it is only
+queued; a message that is blocked, fails or is cancelled confirms nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.lib.queueing import enqueue
-from consent.models import ConsentConfirmation, ConsentStatus, MessageType, Program
+from consent.models import ConsentStatus, MessageType, Program
 from consent.services import Recorded
 from messaging.models import MessageKind, MessageStatus, OutboundMessage
 from messaging.services import message_queue
@@ -32,22 +34,20 @@ def opt_in_acknowledge(*, recorded: Recorded, program: Program) -> OutboundMessa
 
     Does nothing (None) for an idempotent repeat (`recorded.created` False), for a status that
     needs no answer, or when the program has no text for it. A message the gate blocks is
-    returned but not recorded as the confirmation: nothing was sent.
+    returned but never recorded as the confirmation: nothing was sent.
     """
     if not recorded.created:
         return None
     event = recorded.event
     with transaction.atomic():
         if event.resulting_status == ConsentStatus.PENDING:
-            message = _queue_text(event.contact, program, program.double_opt_in_request_text)
+            message = _queue_text(event, program, program.double_opt_in_request_text)
         elif event.resulting_status == ConsentStatus.OPTED_IN:
             message = _confirmation_flow_message(event, program) or _queue_text(
-                event.contact, program, program.opt_in_confirmation_text
+                event, program, program.opt_in_confirmation_text
             )
         else:
             return None
-        if message is not None and message.status == MessageStatus.QUEUED:
-            ConsentConfirmation.objects.create(event=event, message_ref=str(message.pk))
     return message
 
 
@@ -66,15 +66,16 @@ def _confirmation_flow_message(event, program: Program) -> OutboundMessage | Non
     return OutboundMessage.objects.get(pk=queued[0].message_id) if queued else None
 
 
-def _queue_text(contact, program: Program, text: str) -> OutboundMessage | None:
+def _queue_text(event, program: Program, text: str) -> OutboundMessage | None:
     if not (text or "").strip():
         return None
     message = message_queue(
-        contact=contact,
+        contact=event.contact,
         program=program,
         body=text.strip(),
         kind=MessageKind.AUTO_REPLY,
         message_type=MessageType.CUSTOMER_CARE,
+        event_data={"confirms": [event.pk]},
     )
     if message.status == MessageStatus.QUEUED:
         enqueue("messaging.tasks.dispatch")

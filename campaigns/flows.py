@@ -142,6 +142,15 @@ def flow_fire_scheduled(*, flow: Flow, contact: Contact, version=None) -> FlowRu
     return _run(flow, None, contact, version=version)
 
 
+def _consent_event_answered(event: FlowEvent | None) -> list[int]:
+    """The opt-in a `consent.opted_in` flow's message confirms: the dispatcher records it as
+    confirmed once the provider accepts the message (`messaging.keyword_replies`)."""
+    if event is None or event.type != OPTED_IN_EVENT:
+        return []
+    pk = (event.data or {}).get("consent_event_id")
+    return [int(pk)] if str(pk).isdigit() else []
+
+
 def fire_time(flow: Flow, event: FlowEvent | None) -> tuple[datetime | None, str]:
     """(when the flow's message is due, "") or (None, the skip reason)."""
     base: datetime | None = event.occurred_at if event is not None else timezone.now()
@@ -180,6 +189,7 @@ def _run(flow: Flow, event: FlowEvent | None, contact: Contact, *, version=None)
             reason=reason,
             template_version=version,
         )
+    confirms = _consent_event_answered(event)
     message = message_queue(
         contact=contact,
         program=flow.program,
@@ -188,6 +198,7 @@ def _run(flow: Flow, event: FlowEvent | None, contact: Contact, *, version=None)
         message_type=_message_type(flow),
         template_version=version,
         send_at=fire_at,
+        event_data={"confirms": confirms} if confirms else None,
     )
     blocked = message.status == MessageStatus.BLOCKED
     return _save_run(

@@ -5,9 +5,11 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.urls import path
 
 from config.dashboard import is_internal, task_sections, week_chart, week_figures
 from config.lib.attention import attention_items
+from config.staff_time_zone import time_zone_view
 
 
 class BackOfficeAdminSite(admin.AdminSite):
@@ -25,12 +27,23 @@ class BackOfficeAdminSite(admin.AdminSite):
             "subtitle": None,
             "attention": attention_items(request),
             "series": series,
+            "estimated": any(s.estimated for s in series),
             "chart": week_chart(series),
             "sections": task_sections(self, request),
             **(extra_context or {}),
         }
         request.current_app = self.name
         return TemplateResponse(request, self.index_template, context)
+
+    def get_urls(self) -> list:
+        own = [
+            path(
+                "time-zone/",
+                self.admin_view(lambda request: time_zone_view(self, request)),
+                name="staff_time_zone",
+            )
+        ]
+        return own + super().get_urls()
 
     def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[dict]:
         """The navigation, without internals (task queue, raw callbacks) for non-superusers."""

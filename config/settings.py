@@ -336,7 +336,8 @@ SMS_BUSINESS_HOURS = (
     "17:00",
     env.str("SMS_BUSINESS_TIME_ZONE", default="America/New_York"),
 )
-# The zone every time in the admin is shown in (with its abbreviation): the business's.
+# The zone times in the admin are shown in (with its abbreviation) for staff who chose none
+# of their own (Time zone, in the admin's user links).
 ADMIN_TIME_ZONE = env.str("ADMIN_TIME_ZONE", default=SMS_BUSINESS_HOURS[2])
 
 # --- Twilio client -------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from config.lib.admin_tools import BigTableAdmin, ReadOnlyAdminMixin, form_action
+from config.lib.admin_tools import BigTableAdmin, ReadOnlyAdminMixin, admin_date, form_action
 
 # The contact page shows the person's whole history: messages and conversations too.
 from . import services
@@ -49,7 +49,7 @@ def status_badge(state: ConsentState) -> str:
         '<span style="color:{};white-space:nowrap" title="{} since {}">{} {}</span>',
         color,
         state.get_status_display(),
-        f"{state.since:%Y-%m-%d}",
+        admin_date(state.since),
         mark,
         state.program.slug,
     )

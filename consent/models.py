@@ -724,3 +724,4 @@ class LedgerRoot(models.Model):
 
 
 from .import_jobs import ImportJob, ImportRejectedRow, ImportStatus  # noqa: E402, F401
+from .staff_preferences import StaffPreference  # noqa: E402, F401

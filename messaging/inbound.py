@@ -33,9 +33,11 @@ Routing, in this order (`messaging.keywords.assess` decides the intent)
 A number with no sender
     Twilio signs only for numbers of our account, so a message to one that is not set up as a
     sender is still to us (`messaging.unconfigured`): a revocation revokes every program for
-    the person's number and suppresses it, answered with a confirmation naming
-    ``SMS_BUSINESS_NAME``; HELP gets a generic help text; a likely revocation is reviewed; and
-    each message raises the ``unconfigured_number`` operator alert (`messaging.alerts`).
+    the person's number and suppresses it; an exact keyword (STOP, HELP) was answered by the
+    provider, which handles keywords on every number of the account, so we add no TwiML reply
+    and record its answer; free text ("please stop texting me") gets our confirmation naming
+    ``SMS_BUSINESS_NAME``; a likely revocation is reviewed; and each message raises the
+    ``unconfigured_number`` operator alert (`messaging.alerts`).
 
 Storable
     Parameters are made storable first (`config.lib.text.storable_params`: NUL and lone surrogates
@@ -107,7 +109,7 @@ from .models import (
     RevocationReview,
     Sender,
 )
-from .provider_keywords import authoritative, provider_answered
+from .provider_keywords import authoritative, provider_answered, provider_keyword
 from .unconfigured import help_text, unconfigured_alert, unconfigured_revoke
 
 logger = logging.getLogger(__name__)
@@ -269,7 +271,7 @@ def inbound_receive(*, params: dict[str, str], received_at: datetime | None = No
                 handled_at=timezone.now(),
             )
             if sender_info is None:
-                return _unconfigured(message, contact, assessment, e164)
+                return _unconfigured(message, contact, assessment, e164, provider)
             if contact is None:
                 logger.info("Inbound %s to %s: unknown number, stored only", sid, to_number)
                 return ""
@@ -292,20 +294,32 @@ def inbound_receive(*, params: dict[str, str], received_at: datetime | None = No
 
 
 def _unconfigured(
-    message: InboundMessage, contact: Contact | None, assessment: Assessment, e164: str | None
+    message: InboundMessage,
+    contact: Contact | None,
+    assessment: Assessment,
+    e164: str | None,
+    provider: str,
 ) -> str:
     """A message to one of our numbers with no sender (`messaging.unconfigured`): alert staff,
-    honour a revocation for every program, answer HELP, queue a likely revocation for review."""
+    honour a revocation for every program, answer HELP, queue a likely revocation for review.
+
+    The provider's keyword handling covers every number of the account, configured here or
+    not: an exact keyword was answered (and a STOP blocked) before we were called, so we send
+    nothing and record the provider's answer as the confirmation."""
     unconfigured_alert(message, message.intent)
+    provider = provider or provider_keyword(message.body)
     reply = ""
     if contact is not None and assessment.intent is Intent.OPT_OUT:
-        reply = unconfigured_revoke(message=message, contact=contact, matched=message.matched)
-    elif e164 is not None and assessment.intent is Intent.HELP:
+        reply = unconfigured_revoke(
+            message=message, contact=contact, matched=message.matched, provider=provider
+        )
+    elif e164 is not None and assessment.intent is Intent.HELP and not provider:
         reply = help_text()
     elif contact is not None and assessment.needs_review:
         _review(message, contact)
-    if reply:
-        InboundMessage.objects.filter(pk=message.pk).update(reply=reply)
+    answered_by = "provider" if provider and e164 is not None else ("us" if reply else "")
+    if reply or answered_by:
+        InboundMessage.objects.filter(pk=message.pk).update(reply=reply, answered_by=answered_by)
     return reply
 
 

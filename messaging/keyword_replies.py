@@ -59,12 +59,17 @@ def provider_confirmations_record(
     )
 
 
+#: Kinds of message that may confirm a consent event: our keyword replies and opt-in
+#: acknowledgements, and the message of an opt-in confirmation flow.
+CONFIRMING_KINDS = frozenset({MessageKind.AUTO_REPLY, MessageKind.FLOW})
+
+
 def accepted_confirmations_record(accepted: Iterable[tuple[OutboundMessage, datetime]]) -> int:
     """Replies the provider accepted (message, when): confirm the events each one answers.
 
     Call in the transaction that records them as sent. Returns how many were written.
     """
-    replies = {m.pk: at for m, at in accepted if m.kind == MessageKind.AUTO_REPLY}
+    replies = {m.pk: at for m, at in accepted if m.kind in CONFIRMING_KINDS}
     if not replies:
         return 0
     queued = MessageEvent.objects.filter(

@@ -5,9 +5,18 @@ message is to us even if nobody set the number up (a number bought and forgotten
 deleted, a typo in its phone number). What it asks still counts:
 
 - A revocation (STOP, or free text the classifier is sure of) revokes **every** program for the
-  person's number and suppresses it: nothing says which program they meant. They get one
-  confirmation naming the business (``SMS_BUSINESS_NAME``), recorded against each new ledger event.
-- HELP (or INFO) gets a generic help answer naming the business and how to stop.
+  person's number and suppresses it: nothing says which program they meant.
+- Twilio's keyword handling covers every number of the account, whether we set it up or not:
+  an exact STOP (or HELP, or any message with ``OptOutType``) was answered by Twilio, which
+  then blocks the number, before our webhook was called. We add no reply (ours would fail with
+  21610, or be a second answer) and record Twilio's answer as the confirmation of each new
+  ledger event (``provider:<MessageSid>``, as for a configured sender).
+- Free text ("please stop texting me") is not Twilio's to answer: we reply with one
+  confirmation naming the business (``SMS_BUSINESS_NAME``) in the webhook's TwiML. Nothing
+  reports whether a TwiML reply was delivered, so no confirmation is recorded for it; the
+  event's evidence says a TwiML reply was sent, unconfirmed. (A configured sender replies
+  through the REST API instead, and its confirmation is recorded once Twilio accepts it.)
+- HELP (or INFO) as free text gets a generic help answer naming the business and how to stop.
 - A likely revocation goes to the review queue, as for any number.
 - Anything else is stored only.
 
@@ -22,10 +31,11 @@ from typing import Any
 from django.conf import settings
 
 from consent import services as consent_services
-from consent.models import ConsentConfirmation, ConsentMethod, Contact
+from consent.models import ConsentMethod, Contact
 from messaging.alerts import alert_raise
 from messaging.models import OperatorAlert
 
+from .keyword_replies import provider_confirmations_record
 from .models import InboundMessage
 
 RECORDED_BY = "twilio inbound webhook (unconfigured number)"
@@ -59,11 +69,11 @@ def unconfigured_alert(message: InboundMessage, intent: str) -> None:
     )
 
 
-def unconfigured_revoke(*, message: InboundMessage, contact: Contact, matched: str) -> str:
-    """Revoke every program for the number, suppress it, and return the confirmation text.
-
-    The confirmation is recorded (`ConsentConfirmation`, referencing the TwiML reply) for each
-    ledger event this revocation wrote."""
+def unconfigured_revoke(
+    *, message: InboundMessage, contact: Contact, matched: str, provider: str = ""
+) -> str:
+    """Revoke every program for the number, suppress it, and return our reply ("" when the
+    provider answered: then its answer is recorded as each new event's confirmation)."""
     said = " ".join(message.body.split())[:200] or "(empty)"
     evidence: dict[str, Any] = {
         "channel": "sms",
@@ -75,6 +85,7 @@ def unconfigured_revoke(*, message: InboundMessage, contact: Contact, matched: s
         "matched": matched,
         "scope": "all",
         "unconfigured_number": True,
+        "answered_by": "provider" if provider else "us (TwiML reply, delivery not reported)",
     }
     results = consent_services.consent_revoke(
         contact=contact,
@@ -86,8 +97,8 @@ def unconfigured_revoke(*, message: InboundMessage, contact: Contact, matched: s
         evidence=evidence,
         recorded_by_label=RECORDED_BY,
     )
-    reference = f"twiml:{message.provider_sid}"[:64]
-    ConsentConfirmation.objects.bulk_create(
-        ConsentConfirmation(event=r.event, message_ref=reference) for r in results if r.created
-    )
+    if provider:
+        events = [r.event for r in results if r.created]
+        provider_confirmations_record(events=events, inbound=message)
+        return ""
     return stop_text()

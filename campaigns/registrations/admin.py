@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from config.lib.admin_tools import admin_date
 from messaging.admin.outbound import SenderAdmin
 from messaging.models import Sender
 
@@ -206,9 +207,9 @@ class RegistrationAdmin(admin.ModelAdmin):
         if since + obj.cadence < timezone.now():
             return format_html(
                 '<strong class="overdue" style="color:#ba2121">overdue since {}</strong>',
-                (since + obj.cadence).strftime("%Y-%m-%d"),
+                admin_date(since + obj.cadence),
             )
-        return format_html("{}", obj.signed_off.strftime("%Y-%m-%d") if obj.signed_off else "-")
+        return format_html("{}", admin_date(obj.signed_off) if obj.signed_off else "-")
 
     @admin.display(description="what changed, snapshot by snapshot")
     def history(self, obj: Registration) -> SafeString:
@@ -244,7 +245,7 @@ class RegistrationAdmin(admin.ModelAdmin):
         )
         self.message_user(
             request,
-            f"Reviewed {review.messages_seen} messages: {review.findings.count()} findings, "
+            f"Reviewed {review.messages_seen} messages: {review.findings_seen.count()} findings, "
             f"{review.raised} new or grown.",
         )
         return redirect("admin:campaigns_programreview_change", review.pk)
@@ -403,7 +404,7 @@ class ProgramReviewAdmin(admin.ModelAdmin):
     def sign_off_state(self, obj: ProgramReview) -> SafeString:
         if obj.signed_off_at:
             return format_html(
-                "signed off {} by {}", f"{obj.signed_off_at:%Y-%m-%d}", obj.signed_off_by
+                "signed off {} by {}", admin_date(obj.signed_off_at), obj.signed_off_by
             )
         cadence = obj.registration.cadence if obj.registration else None
         if cadence and obj.started_at + cadence < timezone.now():
@@ -444,7 +445,7 @@ class ProgramReviewAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request, review):
             raise PermissionDenied
         findings = list(
-            review.findings.select_related("sender").order_by("status", "severity", "code")
+            review.findings_seen.select_related("sender").order_by("status", "severity", "code")
         )
         context = {
             **self.admin_site.each_context(request),
@@ -510,18 +511,10 @@ class ProgramReviewAdmin(admin.ModelAdmin):
 
 @admin.register(ReviewFinding)
 class ReviewFindingAdmin(admin.ModelAdmin):
-    list_display = [
-        "code",
-        "severity",
-        "status",
-        "registration",
-        "field",
-        "short_detail",
-        "last_seen_at",
-        "review_link",
-    ]
+    # Six columns fit beside the navigation at 1280 px; the field and dates are on the finding.
+    list_display = ["code", "severity", "status", "registration", "short_detail", "review_link"]
     list_filter = ["code", "severity", "status", "registration"]
-    list_select_related = ["registration", "review"]
+    list_select_related = ["registration", "first_review"]
     search_fields = ["detail", "key"]
     actions = ["resolve_action"]
     readonly_fields = [
@@ -566,10 +559,21 @@ class ReviewFindingAdmin(admin.ModelAdmin):
     def short_detail(self, obj: ReviewFinding) -> str:
         return obj.detail if len(obj.detail) <= 90 else obj.detail[:89] + "…"
 
+    def get_list_display(self, request):
+        # Staff who may not open program reviews (Marketing) read the review's date, no link.
+        if request.user.has_perm("campaigns.view_programreview"):
+            return self.list_display
+        return [name if name != "review_link" else "review_date" for name in self.list_display]
+
     @admin.display(description="review")
     def review_link(self, obj: ReviewFinding) -> SafeString:
-        url = reverse("admin:campaigns_programreview_change", args=[obj.review_id])
-        return format_html('<a href="{}">#{}</a>', url, obj.review_id)
+        """The review the finding came from (later runs that saw it again list it too)."""
+        url = reverse("admin:campaigns_programreview_change", args=[obj.first_review_id])
+        return format_html('<a href="{}">{}</a>', url, self.review_date(obj))
+
+    @admin.display(description="review")
+    def review_date(self, obj: ReviewFinding) -> str:
+        return f"#{obj.first_review_id} of {admin_date(obj.first_review.started_at)}"
 
     @admin.action(description="Mark resolved", permissions=["review"])
     def resolve_action(self, request, queryset):

@@ -567,7 +567,7 @@ class ProgramReview(models.Model):
 
     def sign_off(self, *, by, note: str = "") -> None:
         """Record that compliance has looked at every finding of this review."""
-        if self.findings.filter(status=FindingStatus.OPEN).exists():
+        if self.findings_seen.filter(status=FindingStatus.OPEN).exists():
             raise RegistrationError(
                 "Acknowledge, resolve or answer every open finding before signing off."
             )
@@ -625,6 +625,11 @@ class ReviewFinding(models.Model):
     review = models.ForeignKey(ProgramReview, on_delete=models.PROTECT, related_name="findings")
     first_review = models.ForeignKey(
         ProgramReview, on_delete=models.PROTECT, related_name="+", editable=False
+    )
+    # `review` is the latest run that saw it; `seen_by` every run that did, so each review
+    # keeps the findings it came up with.
+    seen_by = models.ManyToManyField(
+        ProgramReview, related_name="findings_seen", blank=True, editable=False
     )
     key = models.CharField(max_length=200, help_text="Identifies the same finding across runs.")
     code = models.CharField(max_length=30, choices=FindingCode.choices)

@@ -853,6 +853,7 @@ def _store(review: ProgramReview, drafts: list[Draft], now: datetime) -> int:
             raised += int(grew)
         if draft.template_ids:
             finding.templates.set(draft.template_ids)
+        finding.seen_by.add(review)
     for finding in live.values():
         finding.resolve(by=None, note=f"No longer seen by the review of {now:%Y-%m-%d %H:%M}.")
     return raised

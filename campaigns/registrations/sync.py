@@ -4,8 +4,9 @@
   every Messaging Service (Services/{sid}/Compliance/Usa2p) and toll-free verifications
   (Tollfree/Verifications): new ones become records, known ones get their status refreshed.
 - `registration_refresh(registration=...)`: one registration's status and throughput.
-- `registration_submit(registration=..., by=...)`: create the campaign at Twilio from the
-  newest frozen snapshot, or update the one it already has.
+- `registration_submit(registration=..., by=...)`: create the 10DLC campaign or the toll-free
+  verification at Twilio from the newest frozen snapshot, or update the one it already has.
+  Short codes have no application API (Twilio's console takes them): refused with that reason.
 
 Every call reads all it needs from Twilio first and writes locally in one transaction after:
 a provider error (401, 404, 429, 5xx, a timeout) is a `SyncError` with a clear message and
@@ -25,6 +26,8 @@ from django.utils import timezone
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
+
+from messaging.models import SenderKind
 
 from .models import (
     Brand,
@@ -71,6 +74,8 @@ def messaging_client() -> Client:
     if settings.TWILIO_MESSAGING_BASE_URL:
         client.edge = client.region = None
         client.messaging.base_url = settings.TWILIO_MESSAGING_BASE_URL.rstrip("/")
+        # The account's phone numbers (a toll-free verification names its number's PN sid).
+        client.api.base_url = settings.TWILIO_MESSAGING_BASE_URL.rstrip("/")
     return client
 
 
@@ -348,15 +353,20 @@ def registration_refresh(*, registration: Registration) -> None:
 
 
 def registration_submit(*, registration: Registration, by) -> RegistrationSnapshot:
-    """Send the newest frozen (submitted) snapshot to Twilio: create the 10DLC campaign, or
-    update it when it exists."""
-    if registration.kind != RegistrationKind.CAMPAIGN_10DLC:
-        raise SyncError("Only 10DLC campaigns are submitted from here.")
+    """Send the newest frozen (submitted) snapshot to Twilio: create the 10DLC campaign or the
+    toll-free verification, or update it when it exists."""
+    if registration.kind == RegistrationKind.SHORT_CODE:
+        raise SyncError(
+            "Short codes are applied for in Twilio's console (there is no API for it): "
+            "record the carriers' approval here when it comes."
+        )
     snapshot = (
         registration.snapshots.filter(status=SnapshotStatus.SUBMITTED).order_by("-number").first()
     )
     if snapshot is None:
         raise SyncError("Submit (freeze) a snapshot first; drafts are never sent to Twilio.")
+    if registration.kind == RegistrationKind.TOLL_FREE:
+        return _submit_toll_free(registration, snapshot)
     if not registration.messaging_service_sid or not registration.brand.provider_sid:
         raise SyncError("The registration needs a Messaging Service and a brand known to Twilio.")
     service = messaging_client().messaging.v1.services(registration.messaging_service_sid)
@@ -399,4 +409,86 @@ def registration_submit(*, registration: Registration, by) -> RegistrationSnapsh
         )
         registration.refresh_from_db()
         _apply_decision(registration, remote.campaign_status)
+    return snapshot
+
+
+#: Fields Twilio requires to create a toll-free verification, as the admin names them.
+TOLL_FREE_REQUIRED = {
+    "business_name": "the brand's legal name",
+    "business_website": "the brand's website",
+    "notification_email": "the brand's support e-mail",
+    "use_case_categories": "the use case",
+    "use_case_summary": "the description",
+    "production_message_sample": "a message sample",
+    "opt_in_image_urls": "opt-in image URLs",
+    "opt_in_type": "the opt-in type",
+    "message_volume": "the monthly volume",
+}
+
+
+def _toll_free_content(registration: Registration, snapshot: RegistrationSnapshot) -> dict:
+    brand = registration.brand
+    content = {
+        "business_name": brand.legal_name,
+        "business_website": brand.website,
+        "notification_email": brand.support_email,
+        "use_case_categories": [c for c in [snapshot.use_case, *snapshot.sub_use_cases] if c],
+        "use_case_summary": snapshot.description,
+        "production_message_sample": (snapshot.message_samples or [""])[0],
+        "opt_in_image_urls": list(snapshot.opt_in_image_urls or []),
+        "opt_in_type": snapshot.opt_in_type,
+        "message_volume": str(snapshot.monthly_volume or ""),
+        "business_street_address": brand.street,
+        "business_city": brand.city,
+        "business_state_province_region": brand.region,
+        "business_postal_code": brand.postal_code,
+        "business_country": brand.country,
+        "opt_in_confirmation_message": snapshot.opt_in_message,
+        "help_message_sample": snapshot.help_message,
+        "privacy_policy_url": snapshot.privacy_policy_url,
+        "terms_and_conditions_url": snapshot.terms_url,
+        "age_gated_content": snapshot.age_gated,
+        "opt_in_keywords": list(snapshot.opt_in_keywords or []),
+    }
+    missing = [label for name, label in TOLL_FREE_REQUIRED.items() if not content[name]]
+    if missing:
+        raise SyncError("Twilio needs " + ", ".join(missing) + " for a toll-free verification.")
+    return {k: v for k, v in content.items() if v not in ("", [], None)}
+
+
+def _submit_toll_free(
+    registration: Registration, snapshot: RegistrationSnapshot
+) -> RegistrationSnapshot:
+    """Create (or update) the toll-free verification of the registration's toll-free number."""
+    content = _toll_free_content(registration, snapshot)
+    client = messaging_client()
+    verifications = client.messaging.v1.tollfree_verifications
+    if registration.provider_sid:
+        remote = _calling(
+            "update the verification", verifications(registration.provider_sid).update, **content
+        )
+    else:
+        sender = registration.senders.filter(kind=SenderKind.TOLL_FREE).order_by("pk").first()
+        if sender is None:
+            raise SyncError("Link the toll-free number (its sender) to the registration first.")
+        numbers = _calling(
+            "find the toll-free number",
+            client.api.v2010.account.incoming_phone_numbers.list,
+            phone_number=sender.phone_number,
+            limit=1,
+        )
+        if not numbers:
+            raise SyncError(f"{sender.phone_number} is not a number of this Twilio account.")
+        remote = _calling(
+            "create the verification",
+            verifications.create,
+            tollfree_phone_number_sid=numbers[0].sid,
+            **content,
+        )
+    with transaction.atomic():
+        Registration.objects.filter(pk=registration.pk).update(
+            provider_sid=remote.sid, synced_at=timezone.now()
+        )
+        registration.refresh_from_db()
+        _apply_decision(registration, remote.status, remote.rejection_reason or "")
     return snapshot

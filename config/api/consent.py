@@ -49,7 +49,8 @@ from consent.models import (
 from consent.phones import InvalidPhoneNumber, normalize_phone, phone_hash
 from consent.selectors import can_message, latest_opt_ins, program_by_slug
 from consent.services import consent_opt_in, consent_revoke
-from messaging.models import MessageStatus, Scope
+from messaging.keyword_replies import CONFIRMING_KINDS
+from messaging.models import MessageEvent, MessageStatus, Scope
 
 from .consent_docs import (
     CONSENT_CHECK_SCHEMA,
@@ -176,10 +177,26 @@ def _disclosure(program: Program, version: int | None, occurred_at) -> Disclosur
 
 
 def _confirmation_message_id(event: ConsentEvent) -> int | None:
-    """The message recorded as the event's confirmation (for a repeat answered from the ledger)."""
+    """The message that confirms the event (for a repeat answered from the ledger): the one
+    recorded once the provider accepted it, else the one queued to confirm it (the last few
+    queued to the person are read)."""
     refs = ConsentConfirmation.objects.filter(event=event).values_list("message_ref", flat=True)
     ref = refs.first()
-    return int(ref) if ref and ref.isdigit() else None
+    if ref:
+        return int(ref) if ref.isdigit() else None
+    queued = (
+        MessageEvent.objects.filter(
+            message__contact_id=event.contact_id,
+            message__kind__in=CONFIRMING_KINDS,
+            kind=MessageEvent.Kind.QUEUED,
+        )
+        .order_by("-pk")
+        .values_list("message_id", "data")[:20]
+    )
+    for message_id, data in queued:
+        if isinstance(data, dict) and event.pk in (data.get("confirms") or []):
+            return message_id
+    return None
 
 
 class OptOutView(APIView):

@@ -21,6 +21,12 @@ def admin_time(value) -> str:
     return date_format(timezone.localtime(value), "DATETIME_FORMAT") if value else "—"
 
 
+def admin_date(value) -> str:
+    """The day of a moment in the staff's zone, in the one date format (an aware UTC time
+    formatted as is names the wrong day for part of every day)."""
+    return date_format(timezone.localtime(value), "DATE_FORMAT") if value else "—"
+
+
 class NoCountPaginator(Paginator):
     """Counts only as far as one row past the current page: never `COUNT(*)` on a big table.
 

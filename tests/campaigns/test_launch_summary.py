@@ -137,6 +137,23 @@ def test_it_reads_a_bounded_number_of_rows_whatever_the_audience(
 
 
 @pytest.mark.django_db
+def test_a_bigger_audience_is_estimated_from_the_rows_read_and_says_so(
+    client, program, monkeypatch
+):
+    monkeypatch.setattr("campaigns.launch.SAMPLE_LIMIT", 10)
+    for _ in range(30):
+        opt_in(create_contact(), program)
+    campaign = create_campaign(program)
+    summary = launch_summary(campaign)
+    assert (summary.read, summary.exact) == (11, False)
+    assert summary.quiet_sampled <= 11  # the quiet-hours forecast looks at rows already read
+    client.force_login(create_user("root", superuser=True))
+    html = client.get(reverse("admin:campaigns_campaign_launch", args=[campaign.pk])).content
+    assert "Estimated: the audience is bigger than the 10 rows read" in html.decode()
+    assert "Launch to about" in html.decode()
+
+
+@pytest.mark.django_db
 def test_the_launch_step_shows_the_summary_and_the_confirm_button_launches(
     client, program, audience_of_five, no_quiet_hours, django_capture_on_commit_callbacks
 ):

@@ -1,4 +1,5 @@
-"""An opt-in made through the API or a web form is answered once: YES request or confirmation."""
+"""An opt-in made through the API or a web form is answered once: YES request or confirmation,
+recorded as the event's confirmation only once the provider accepted it."""
 
 import pytest
 
@@ -7,6 +8,7 @@ from campaigns.flow_rules import OPTED_IN_EVENT
 from campaigns.models import Flow, FlowRun
 from consent import services
 from consent.models import ConsentConfirmation
+from messaging.dispatch import Dispatcher
 from messaging.models import OutboundMessage
 from tests.factories import (
     create_approved_version,
@@ -33,6 +35,13 @@ def web_opt_in(program, contact, **kwargs):
         evidence={"ip": "203.0.113.7"},
         **kwargs,
     )
+
+
+def handed_to_the_provider(message) -> OutboundMessage:
+    """Run the dispatcher (locmem provider) and return the message as it then is."""
+    Dispatcher().run_batch()
+    message.refresh_from_db()
+    return message
 
 
 @pytest.fixture
@@ -68,8 +77,11 @@ def test_it_asks_a_double_opt_in_to_reply_yes_and_records_it_as_the_confirmation
         "customer_care",
     )
     assert message.body == program.double_opt_in_request_text
+    assert not ConsentConfirmation.objects.exists()  # queued is not sent
+    assert handed_to_the_provider(message).status == "sent"
     confirmation = ConsentConfirmation.objects.get(event=recorded.event)
     assert confirmation.message_ref == str(message.pk)
+    assert confirmation.sent_at == message.sent_at
 
 
 def test_it_sends_the_programs_confirmation_text_when_no_flow_answers(offers):
@@ -77,7 +89,8 @@ def test_it_sends_the_programs_confirmation_text_when_no_flow_answers(offers):
     message = opt_in_acknowledge(recorded=recorded, program=offers)
     assert message.body == offers.opt_in_confirmation_text
     assert (message.status, message.kind) == ("queued", "auto_reply")
-    assert recorded.event.confirmation.message_ref == str(message.pk)
+    handed_to_the_provider(message)
+    assert ConsentConfirmation.objects.get(event=recorded.event).message_ref == str(message.pk)
     assert not FlowRun.objects.exists()
 
 
@@ -95,7 +108,9 @@ def test_it_sends_the_programs_opt_in_flow_instead_of_the_plain_text(offers):
     run = FlowRun.objects.get()
     assert (run.flow, run.outcome, run.message_id) == (flow, "queued", message.pk)
     assert OutboundMessage.objects.count() == 1
-    assert recorded.event.confirmation.message_ref == str(message.pk)
+    assert not ConsentConfirmation.objects.exists()
+    handed_to_the_provider(message)
+    assert ConsentConfirmation.objects.get(event=recorded.event).message_ref == str(message.pk)
 
 
 def test_an_inactive_flow_leaves_the_plain_text(offers):
@@ -113,6 +128,7 @@ def test_it_does_nothing_for_an_idempotent_repeat(offers):
     assert again.created is False
     assert opt_in_acknowledge(recorded=again, program=offers) is None
     assert OutboundMessage.objects.count() == 1
+    Dispatcher().run_batch()
     assert ConsentConfirmation.objects.count() == 1
 
 
@@ -122,4 +138,12 @@ def test_it_records_no_confirmation_for_a_message_the_gate_blocks(offers):
     recorded = web_opt_in(offers, contact)
     message = opt_in_acknowledge(recorded=recorded, program=offers)
     assert (message.status, message.reason) == ("blocked", "suppressed")
+    assert not ConsentConfirmation.objects.exists()
+
+
+def test_it_records_no_confirmation_for_a_message_the_provider_refuses(offers, locmem_sms):
+    recorded = web_opt_in(offers, create_contact())
+    message = opt_in_acknowledge(recorded=recorded, program=offers)
+    locmem_sms.fail_next(transient=False, code=21610)
+    assert handed_to_the_provider(message).status == "failed"
     assert not ConsentConfirmation.objects.exists()

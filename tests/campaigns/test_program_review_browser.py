@@ -18,6 +18,7 @@ from tests.factories import (
     create_program,
     create_sender,
     create_template,
+    marketer,
 )
 
 SCREENSHOT = Path(tempfile.gettempdir()) / "review_signed_off.png"  # to look at, not kept
@@ -95,3 +96,33 @@ def test_compliance_works_through_a_review_and_signs_it_off(browser_page, live_s
     review = ProgramReview.objects.get(pk=review.pk)
     assert review.sign_off_note == "Weekly review done"
     assert review.signed_off_by.username == "carl_compliance"
+
+
+def test_the_findings_list_fits_at_1280_and_marketing_reads_the_review_without_a_link(
+    browser_page, live_server
+):
+    program = create_program("offers")
+    sender = create_sender(program, kind="10dlc")
+    registration = create_registration(
+        program,
+        [sender],
+        has_embedded_links=False,
+        link_domains=[],
+        message_samples=[
+            "Acme: [first name], 20% off this weekend in store. Reply STOP to opt out",
+            "Acme: [first name], tents are back in stock in store. Reply STOP to opt out",
+        ],
+    )
+    version = create_approved_version(create_template(program, name="Weekend sale"))
+    send(sender, program, version=version, count=2)
+    review = program_review_run(registration=registration, trigger="schedule")
+    page = browser_page
+
+    admin_login(page, live_server, marketer().username)
+    page.goto(f"{live_server.url}/admin/campaigns/reviewfinding/")
+    table = page.locator("#result_list")
+    expect(table).to_contain_text(f"#{review.pk} of ")
+    assert table.locator("a[href*='/programreview/']").count() == 0  # Marketing may not open it
+    fits = "t => t.scrollWidth <= t.closest('.results').clientWidth"
+    assert table.evaluate(fits), "the findings table overflows at 1280 px"
+    assert axe_violations(page, include="#content-main") == []

@@ -205,3 +205,26 @@ def test_findings_resolve_action_reports_done_and_skipped(compliance_client, dri
         follow=True,
     )
     assert f"Resolved: done {len(ids)}, skipped 0" in response.content.decode()
+
+
+def test_each_review_keeps_the_findings_it_raised_after_a_later_run(compliance_client, drifted):
+    registration, first, _ = drifted
+    raised = set(first.findings_seen.values_list("pk", flat=True))
+    second = program_review_run(registration=registration, trigger="manual")
+
+    assert set(first.findings_seen.values_list("pk", flat=True)) == raised  # still there
+    page = compliance_client.get(reverse("admin:campaigns_programreview_change", args=[first.pk]))
+    assert [f.pk for f in page.context["findings"]] and "no-findings" not in page.content.decode()
+    listed = compliance_client.get(reverse("admin:campaigns_reviewfinding_changelist"))
+    html = listed.content.decode()
+    # The list links each finding to the review it came from, not to the latest run.
+    assert reverse("admin:campaigns_programreview_change", args=[first.pk]) in html
+    assert reverse("admin:campaigns_programreview_change", args=[second.pk]) not in html
+
+
+def test_marketing_reads_the_review_of_a_finding_without_a_link_it_cannot_open(client, drifted):
+    _, review, _ = drifted
+    client.force_login(marketer())
+    html = client.get(reverse("admin:campaigns_reviewfinding_changelist")).content.decode()
+    assert f"#{review.pk} of " in html
+    assert reverse("admin:campaigns_programreview_change", args=[review.pk]) not in html

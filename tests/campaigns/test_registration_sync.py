@@ -19,7 +19,7 @@ from campaigns.registrations.sync import (
     registration_submit,
 )
 from tests.campaigns.registration_helpers import create_brand, create_registration
-from tests.factories import create_program, create_user
+from tests.factories import create_program, create_sender, create_user
 
 pytestmark = pytest.mark.django_db
 
@@ -204,3 +204,64 @@ def test_the_brand_list_action_imports_from_twilio(client, remote):
         follow=True,
     )
     assert "Brands: 1 new, 0 refreshed. Registrations: 2 new" in page.content.decode()
+
+
+def toll_free_registration(twilio, **changes):
+    program = create_program("offers")
+    sender = create_sender(program, kind="toll_free")
+    twilio.add_number(sender.phone_number)
+    return create_registration(
+        program,
+        [sender],
+        approved=False,
+        kind="toll_free",
+        use_case="MARKETING",
+        opt_in_type="WEB_FORM",
+        opt_in_image_urls=["https://acme.example/join-form.png"],
+        monthly_volume=10_000,
+        **changes,
+    )
+
+
+def test_it_submits_a_toll_free_verification_and_learns_the_verdict_on_refresh(twilio):
+    registration = toll_free_registration(twilio)
+
+    snapshot = registration_submit(registration=registration, by=create_user("carl"))
+
+    registration.refresh_from_db()
+    created = twilio.verifications[registration.provider_sid]
+    assert registration.provider_sid.startswith("HH") and created["status"] == "PENDING_REVIEW"
+    assert created["tollfree_phone_number"] == registration.senders.get().phone_number
+    assert created["production_message_sample"] == snapshot.message_samples[0]
+    assert created["use_case_categories"] == ["MARKETING"]
+    assert created["business_website"] == "https://acme.example"
+    assert registration.status == "submitted"
+
+    created["status"] = "TWILIO_APPROVED"
+    registration_refresh(registration=registration)
+    registration.refresh_from_db()
+    assert registration.status == "approved" and registration.approved_snapshot_id == snapshot.pk
+
+
+def test_a_toll_free_verification_missing_what_twilio_requires_sends_nothing(twilio):
+    registration = toll_free_registration(twilio, brand=create_brand(website=""))
+    with pytest.raises(SyncError, match="the brand's website"):
+        registration_submit(registration=registration, by=create_user("carl"))
+    registration.refresh_from_db()
+    assert twilio.requests == [] and not registration.provider_sid
+
+
+def test_a_provider_error_on_a_toll_free_submit_writes_nothing(twilio):
+    registration = toll_free_registration(twilio)
+    twilio.fail_next(503, after=1)  # the number is found, the create fails
+    with pytest.raises(SyncError):
+        registration_submit(registration=registration, by=create_user("carl"))
+    registration.refresh_from_db()
+    assert not registration.provider_sid and twilio.verifications == {}
+
+
+def test_a_short_code_says_where_it_is_applied_for(twilio):
+    registration = create_registration(create_program("offers"), approved=False, kind="short_code")
+    with pytest.raises(SyncError, match="Twilio's console"):
+        registration_submit(registration=registration, by=create_user("carl"))
+    assert twilio.requests == []

@@ -212,3 +212,17 @@ def test_each_persona_sees_its_own_home_page(
     expect(browser_page.locator("#home-tasks")).to_be_visible()
     browser_page.screenshot(path=f"{gettempdir()}/t13f-home-{user.username}.png", full_page=True)
     assert axe_violations(browser_page, include="#content-main") == []
+
+
+@pytest.mark.django_db
+@pytest.mark.postgres
+def test_a_busy_week_is_estimated_per_day_and_says_so(client, office, monkeypatch):
+    """Past EXACT_CAP rows a series is the planner's estimate per day, never a count of the week."""
+    monkeypatch.setattr("config.dashboard.EXACT_CAP", 1)  # the office's 2 sends are "busy"
+    response = _home(client, create_user("root", superuser=True))
+    series = {s.key: s for s in response.context["series"]}
+    assert series["sent"].estimated and series["delivered"].estimated
+    assert not series["opt_outs"].estimated  # 1 row: counted
+    assert len(series["sent"].by_day) == 7 and all(n >= 0 for n in series["sent"].by_day.values())
+    html = response.content.decode()
+    assert "are estimates" in html and "Sent about" in html

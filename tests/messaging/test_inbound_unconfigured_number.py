@@ -1,6 +1,7 @@
 """A message to one of our numbers that is not set up as a sender: a revocation still takes
-effect (every program, with a suppression), is confirmed naming the business, and staff are
-alerted once per number (counted), with a WARNING in the log."""
+effect (every program, with a suppression); an exact keyword was answered by Twilio (which
+handles keywords on every number of the account), free text by our reply naming the business;
+staff are alerted once per number (counted), with a WARNING in the log."""
 
 import logging
 
@@ -40,9 +41,7 @@ def test_it_revokes_every_program_for_a_stop_to_a_number_with_no_sender(
     response = post_signed(client, INBOUND_PATH, params)
 
     assert response.status_code == 200
-    assert twiml_messages(response) == [
-        "Acme Outdoor: you are unsubscribed and will receive no more messages from us."
-    ]
+    assert twiml_messages(response) == []  # Twilio answered and blocked: ours would fail
     states = ConsentState.objects.filter(contact=subscriber)
     assert {s.program.slug: s.status for s in states} == {
         "offers": "opted_out",
@@ -55,8 +54,10 @@ def test_it_revokes_every_program_for_a_stop_to_a_number_with_no_sender(
     events = ConsentEvent.objects.filter(contact=subscriber, kind="opt_out")
     assert {e.source for e in events} == {f"STOP to {FORGOTTEN}"}
     assert all(e.evidence["unconfigured_number"] for e in events)
-    assert ConsentConfirmation.objects.filter(event__in=events).count() == 2
-    assert InboundMessage.objects.get().reply == twiml_messages(response)[0]
+    confirmations = ConsentConfirmation.objects.filter(event__in=events)
+    assert {c.message_ref for c in confirmations} == {f"provider:{params['MessageSid']}"}
+    assert confirmations.count() == 2 and all(c.sent_at for c in confirmations)
+    assert InboundMessage.objects.get().answered_by == "provider"
 
 
 def test_it_honours_a_free_text_revocation_to_a_number_with_no_sender(
@@ -66,8 +67,15 @@ def test_it_honours_a_free_text_revocation_to_a_number_with_no_sender(
 
     response = post_signed(client, INBOUND_PATH, params)
 
-    assert twiml_messages(response)[0].startswith("Acme Outdoor:")
+    assert twiml_messages(response) == [
+        "Acme Outdoor: you are unsubscribed and will receive no more messages from us."
+    ]
     assert ConsentState.objects.get(contact=subscriber, program=offers).status == "opted_out"
+    # Nothing reports a TwiML reply's delivery: no confirmation is claimed, the evidence says so.
+    events = ConsentEvent.objects.filter(contact=subscriber, kind="opt_out")
+    assert not ConsentConfirmation.objects.filter(event__in=events).exists()
+    assert all("not reported" in e.evidence["answered_by"] for e in events)
+    assert InboundMessage.objects.get().answered_by == "us"
 
 
 def test_it_suppresses_a_stranger_who_texts_stop_to_a_number_with_no_sender(
@@ -115,12 +123,18 @@ def test_it_counts_a_retried_message_once(client, business, subscriber):
 def test_it_answers_help_to_a_number_with_no_sender_with_a_generic_text(client, business):
     phone = next_phone()
 
-    response = post_signed(client, INBOUND_PATH, inbound_params("HELP", from_=phone, to=FORGOTTEN))
+    response = post_signed(
+        client, INBOUND_PATH, inbound_params("help me", from_=phone, to=FORGOTTEN)
+    )
 
     assert twiml_messages(response) == [
         "Acme Outdoor: this number sends no messages. Reply STOP to stop every message from us."
     ]
     assert not ConsentEvent.objects.exists()
+    # An exact HELP was Twilio's to answer: no second answer from us.
+    again = post_signed(client, INBOUND_PATH, inbound_params("HELP", from_=phone, to=FORGOTTEN))
+    assert twiml_messages(again) == []
+    assert InboundMessage.objects.get(body="HELP").answered_by == "provider"
 
 
 def test_it_queues_a_likely_revocation_to_a_number_with_no_sender_for_review(

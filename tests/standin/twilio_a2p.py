@@ -8,12 +8,15 @@ What it answers, in Twilio's shapes (list pages carry `meta.key` and `next_page_
 - `GET /v1/a2p/BrandRegistrations[/{BN…}]`
 - `GET /v1/Services` (Messaging Services)
 - `GET|POST /v1/Services/{MG…}/Compliance/Usa2p[/{QE…}]` (list, fetch, create, update)
-- `GET /v1/Tollfree/Verifications[/{HH…}]`
+- `GET|POST /v1/Tollfree/Verifications[/{HH…}]` (list, fetch, create, update; a create needs
+  every parameter Twilio requires and a number of the account: 400 otherwise)
+- `GET /2010-04-01/Accounts/{AC…}/IncomingPhoneNumbers.json?PhoneNumber=` (the account's numbers)
 - HTTP basic auth (account SID + auth token) on every path: 401 otherwise.
 
 What a test can make it do: answer N requests (after M good ones) with an HTTP error (`fail_next`,
 e.g. 429, 500, 503), hang past the client's timeout (`hang_next`), and hold any brands, services,
-campaigns and verifications (`add_brand`, `add_service`, `add_campaign`, `add_verification`).
+campaigns, verifications and phone numbers (`add_brand`, `add_service`, `add_campaign`,
+`add_verification`, `add_number`).
 It records every request (`requests`).
 """
 
@@ -42,6 +45,7 @@ class A2PStandin:
         self.services: dict[str, dict[str, Any]] = {}
         self.campaigns: dict[str, dict[str, dict[str, Any]]] = {}
         self.verifications: dict[str, dict[str, Any]] = {}
+        self.numbers: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, str]] = []
         self._failures: list[int | None] = []
         self._hangs: list[float] = []
@@ -164,6 +168,12 @@ class A2PStandin:
         self.campaigns.setdefault(service_sid, {})[sid] = campaign
         return campaign
 
+    def add_number(self, phone_number: str) -> dict[str, Any]:
+        """A phone number of the account (IncomingPhoneNumbers), as a verification names it."""
+        number = {"sid": _sid("PN"), "account_sid": ACCOUNT_SID, "phone_number": phone_number}
+        self.numbers[number["sid"]] = number
+        return number
+
     def add_verification(self, **fields: Any) -> dict[str, Any]:
         sid = fields.pop("sid", None) or _sid("HH")
         verification = {
@@ -263,6 +273,18 @@ class A2PStandin:
                 return self._page(handler, path, "verifications", list(self.verifications.values()))
             if parts[3] in self.verifications:
                 return self._reply(handler, 200, self.verifications[parts[3]])
+        elif parts[:3] == ["v1", "Tollfree", "Verifications"] and method == "POST":
+            if len(parts) == 3:
+                return self._create_verification(handler, form)
+            if parts[3] in self.verifications:
+                return self._update_verification(handler, self.verifications[parts[3]], form)
+        elif parts[-1] == "IncomingPhoneNumbers.json" and method == "GET":
+            # api.twilio.com/2010-04-01/Accounts/{AC}/IncomingPhoneNumbers.json?PhoneNumber=
+            wanted = parse_qs(handler.path.partition("?")[2]).get("PhoneNumber", [None])[0]
+            found = [n for n in self.numbers.values() if wanted in (None, n["phone_number"])]
+            return self._reply(
+                handler, 200, {"incoming_phone_numbers": found, "next_page_uri": None, "page": 0}
+            )
         return self._error(handler, 404, 20404, f"The requested resource {path} was not found")
 
     @staticmethod
@@ -313,6 +335,49 @@ class A2PStandin:
             service_sid, brand, campaign_status="IN_PROGRESS", campaign_id=None, **fields
         )
         return self._reply(handler, 201, campaign)
+
+    #: Toll-free verification form fields (Messaging v1 Tollfree/Verifications) we keep.
+    VERIFICATION_FIELDS = {
+        "BusinessName": "business_name",
+        "BusinessWebsite": "business_website",
+        "NotificationEmail": "notification_email",
+        "UseCaseSummary": "use_case_summary",
+        "ProductionMessageSample": "production_message_sample",
+        "OptInType": "opt_in_type",
+        "MessageVolume": "message_volume",
+        "TollfreePhoneNumberSid": "tollfree_phone_number_sid",
+        "PrivacyPolicyUrl": "privacy_policy_url",
+    }
+    VERIFICATION_LISTS = {
+        "UseCaseCategories": "use_case_categories",
+        "OptInImageUrls": "opt_in_image_urls",
+    }
+
+    def _verification_fields(self, form: dict[str, list[str]]) -> dict[str, Any]:
+        fields = {
+            name: form[key][0] for key, name in self.VERIFICATION_FIELDS.items() if key in form
+        }
+        fields |= {name: form[key] for key, name in self.VERIFICATION_LISTS.items() if key in form}
+        return fields
+
+    def _create_verification(self, handler, form) -> None:
+        fields = self._verification_fields(form)
+        required = [*self.VERIFICATION_FIELDS.values(), *self.VERIFICATION_LISTS.values()]
+        missing = [n for n in required if n != "privacy_policy_url" and not fields.get(n)]
+        if missing:  # the API's 400 for a missing required parameter
+            return self._error(handler, 400, 20001, f"Missing required parameter {missing[0]}")
+        number = self.numbers.get(fields.pop("tollfree_phone_number_sid"))
+        if number is None:
+            return self._error(handler, 400, 21211, "TollfreePhoneNumberSid is invalid")
+        verification = self.add_verification(
+            status="PENDING_REVIEW", tollfree_phone_number=number["phone_number"], **fields
+        )
+        return self._reply(handler, 201, verification)
+
+    def _update_verification(self, handler, verification: dict[str, Any], form) -> None:
+        verification.update(self._verification_fields(form))
+        verification["status"] = "PENDING_REVIEW"  # an edit goes back to review
+        return self._reply(handler, 200, verification)
 
     def _update_campaign(self, handler, campaign: dict[str, Any], form) -> None:
         campaign.update(self._fields(form))

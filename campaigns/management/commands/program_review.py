@@ -39,7 +39,9 @@ class Command(BaseCommand):
         findings = []
         for target in targets:
             review = program_review_run(registration=target, trigger=ReviewTrigger.COMMAND)
-            live = review.findings.exclude(status=FindingStatus.RESOLVED).order_by("code", "id")
+            live = review.findings_seen.exclude(status=FindingStatus.RESOLVED).order_by(
+                "code", "id"
+            )
             findings += [f.as_dict() for f in live]
             if not as_json:
                 scope = target or "senders without a registration"
