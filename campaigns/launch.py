@@ -2,7 +2,7 @@
 
 Nothing here decides eligibility on its own: the recipients and the reasons the others are left
 out come from the fan-out's own SELECT (`fanout.fanout_queryset`) and its own verdict
-(`fanout.REASON_SQL`), grouped instead of inserted. The summary reads at most `SAMPLE_LIMIT`
+(`campaigns.sql.verdict_sql`), grouped instead of inserted. The summary reads at most `SAMPLE_LIMIT`
 audience rows (by contact id, an index); a bigger audience is scaled from the planner's row
 estimate on PostgreSQL (said "about"), or reported as "more than" the limit.
 
@@ -35,8 +35,9 @@ from messaging.models import BlockReason
 from messaging.policy_hold import local_send_at, rulebook
 from templates.encoding import analyze
 
+from . import sql
 from .audiences import AudienceFilterError, audience_contacts
-from .fanout import REASON_PARAMS, REASON_SQL, FanoutError, campaign_start, fanout_queryset
+from .fanout import FanoutError, campaign_start, fanout_queryset
 from .models import Campaign, ScheduleKind
 
 #: Audience rows the summary reads at most (the fan-out's SELECT, grouped by verdict).
@@ -101,30 +102,18 @@ class LaunchSummary:
 
 def _verdicts(campaign: Campaign) -> tuple[dict[str, int], int]:
     """Audience rows by the fan-out's verdict ("" = eligible), over the first SAMPLE_LIMIT + 1."""
-    select = (
-        fanout_queryset(campaign)
-        .order_by("id")
-        .values_list("id", "m_cstate", "m_suppressed", "m_frequency", "m_missing")
-    )[: SAMPLE_LIMIT + 1]
-    sql, params = select.query.sql_with_params()
-    grouped = f"SELECT {REASON_SQL}, COUNT(*) FROM ({sql}) sub GROUP BY 1"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(grouped, [*REASON_PARAMS, *params])
-        counts = {reason: n for reason, n in cursor.fetchall()}
+    select = (fanout_queryset(campaign).order_by("id").values_list("id", *sql.VERDICT_COLUMNS))[
+        : SAMPLE_LIMIT + 1
+    ]
+    counts = sql.verdict_counts(select)
     return counts, sum(counts.values())
 
 
 def _eligible_ids(campaign: Campaign, limit: int) -> list[int]:
-    select = (
-        fanout_queryset(campaign)
-        .order_by("id")
-        .values_list("id", "m_cstate", "m_suppressed", "m_frequency", "m_missing")[:SAMPLE_LIMIT]
-    )
-    sql, params = select.query.sql_with_params()
-    query = f"SELECT sub.id FROM ({sql}) sub WHERE ({REASON_SQL}) = '' LIMIT %s"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(query, [*params, *REASON_PARAMS, limit])
-        return [row[0] for row in cursor.fetchall()]
+    select = (fanout_queryset(campaign).order_by("id").values_list("id", *sql.VERDICT_COLUMNS))[
+        :SAMPLE_LIMIT
+    ]
+    return sql.eligible_ids(select, limit)
 
 
 def _planner_estimate(campaign: Campaign) -> int | None:

@@ -499,7 +499,7 @@ class ActiveFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "yes":
-            return queryset.filter(lifted_at__isnull=True)
+            return queryset.unlifted()
         if self.value() == "no":
             return queryset.filter(lifted_at__isnull=False)
         return queryset

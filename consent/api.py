@@ -307,9 +307,7 @@ class ConsentLookupView(APIView):
     def get(self, request: Request, phone: str) -> Response:
         e164 = normalize_phone(phone)  # InvalidPhoneNumber -> 400 invalid_phone, field phone
         contact = Contact.objects.filter(phone=e164).first()
-        suppressed = Suppression.objects.filter(
-            phone_hash=phone_hash(e164), program__isnull=True, lifted_at__isnull=True
-        ).exists()
+        suppressed = Suppression.objects.suppressing(phone_hash(e164), None).exists()
         body = {"phone": e164, "suppressed": suppressed, "programs": _consent_rows(contact)}
         return Response(ConsentLookupSerializer(body).data)
 

@@ -232,11 +232,13 @@ class BatchImport:
 
     def _record(self, plans: list[RowPlan], report: BatchReport) -> None:
         erased = set(
-            Suppression.objects.filter(
+            Suppression.objects.in_force()
+            .covering(None)
+            .filter(
                 phone_hash__in={phone_hash(p.phone) for p in plans},
                 reason=SuppressionReason.LEGAL_REQUEST,
-                lifted_at__isnull=True,
-            ).values_list("phone_hash", flat=True)
+            )
+            .values_list("phone_hash", flat=True)
         )
         allowed = []
         for plan in plans:

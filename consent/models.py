@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import zoneinfo
+from datetime import datetime
 from functools import lru_cache
 
 from django.conf import settings
@@ -584,12 +585,40 @@ SUPPRESSION_LIFT_FIELDS = frozenset({"lifted_at", "lifted_by", "lifted_by_id", "
 
 class SuppressionQuerySet(models.QuerySet):
     """Reads, inserts, and the two changes a suppression may undergo: being lifted once
-    (`suppression_lift`) and losing its number to an erasure (`contact_erase`)."""
+    (`suppression_lift`) and losing its number to an erasure (`contact_erase`).
+
+    The suppression rule is written here once: `suppressing` (and its parts `in_force`,
+    `covering`). Every reader uses it; the gate's SQL (`consent.sql.suppressed_sql`) is held
+    equal to it by tests/consent/test_sql_statements.py.
+    """
+
+    def unlifted(self) -> SuppressionQuerySet:
+        """Entries nobody has lifted yet (the one state a lift may leave)."""
+        return self.filter(lifted_at__isnull=True)
+
+    def in_force(self, at: datetime | None = None) -> SuppressionQuerySet:
+        """Entries suppressing at `at` (default now): made by then and not lifted by then."""
+        at = at or timezone.now()
+        return self.filter(Q(lifted_at__isnull=True) | Q(lifted_at__gt=at), created_at__lte=at)
+
+    def covering(self, program: Program | int | None) -> SuppressionQuerySet:
+        """Entries that apply to `program`: those for every program and those for it.
+        `None` (or an outer reference) asks about every program only."""
+        if program is None:
+            return self.filter(program__isnull=True)
+        return self.filter(Q(program__isnull=True) | Q(program=program))
+
+    def suppressing(
+        self, hashed: str | models.Expression, program: Program | None, at: datetime | None = None
+    ) -> SuppressionQuerySet:
+        """Is the number with hash `hashed` suppressed for `program` (None: for every program)
+        at `at`? Non-empty when it is. `hashed` may be an `OuterRef` for set-based reads."""
+        return self.in_force(at).covering(program).filter(phone_hash=hashed)
 
     def update(self, **kwargs):
         if kwargs and set(kwargs) <= SUPPRESSION_LIFT_FIELDS and kwargs.get("lifted_at"):
             # Only active ones: a lift is written once.
-            return models.QuerySet.update(self.filter(lifted_at__isnull=True), **kwargs)
+            return models.QuerySet.update(self.unlifted(), **kwargs)
         if kwargs == {"phone": None}:
             return super().update(**kwargs)
         raise LedgerImmutableError(

@@ -10,12 +10,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 
 from django.db import connection, models
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
+from . import sql
 from .models import (
     ConsentEvent,
     ConsentKind,
@@ -65,27 +65,6 @@ def _covers(program: Program, message_type: str) -> bool:
     return program.message_type == message_type
 
 
-def active_suppressions(hashed: str, program: Program, at: datetime) -> QuerySet[Suppression]:
-    return Suppression.objects.filter(
-        Q(program__isnull=True) | Q(program=program),
-        Q(lifted_at__isnull=True) | Q(lifted_at__gt=at),
-        phone_hash=hashed,
-        created_at__lte=at,
-    )
-
-
-@lru_cache(maxsize=1)
-def _standing_sql() -> str:
-    contact, state = Contact._meta.db_table, ConsentState._meta.db_table
-    suppressed = _SUPPRESSED_SQL.format(table=Suppression._meta.db_table)
-    # Table names come from the models; every value is a parameter.
-    return (
-        f"SELECT s.status, s.since <= %s, {suppressed} "  # noqa: S608
-        f"FROM (SELECT %s AS phone) AS asked LEFT JOIN {contact} c ON c.phone = asked.phone "
-        f"LEFT JOIN {state} s ON s.contact_id = c.id AND s.program_id = %s"
-    )
-
-
 def _standing(e164: str, program: Program, at: datetime) -> tuple[str | None, bool, bool]:
     """(state's status, whether that state began by `at`, suppressed at `at`): one statement,
     on every consent check (the API's among them)."""
@@ -93,7 +72,7 @@ def _standing(e164: str, program: Program, at: datetime) -> tuple[str | None, bo
     hashed = phone_hash(e164)
     with connection.cursor() as cursor:
         cursor.execute(
-            _standing_sql(), [moment, hashed, program.pk, moment, moment, e164, program.pk]
+            sql.standing_sql(), [moment, hashed, program.pk, moment, moment, e164, program.pk]
         )
         status, began, suppressed = cursor.fetchone()
     return status, bool(began), bool(suppressed)
@@ -182,12 +161,7 @@ def eligible_contacts(
     if not program.active or not _covers(program, message_type):
         return Contact.objects.none()
     at = at or timezone.now()
-    suppressed = Suppression.objects.filter(
-        Q(program__isnull=True) | Q(program=program),
-        Q(lifted_at__isnull=True) | Q(lifted_at__gt=at),
-        phone_hash=OuterRef("phone_hash"),
-        created_at__lte=at,
-    )
+    suppressed = Suppression.objects.suppressing(OuterRef("phone_hash"), program, at)
     consented = ConsentState.objects.filter(
         contact=OuterRef("pk"), program=program, status=ConsentStatus.OPTED_IN
     )
@@ -248,25 +222,6 @@ def contact_suppressions(contact: Contact) -> list[Suppression]:
     return sorted(entries, key=lambda s: (s.lifted_at is not None, -s.created_at.timestamp()))
 
 
-#: An active suppression of the number (all programs, or this one) at a moment; parameters:
-#: phone hash, program id, the moment twice.
-_SUPPRESSED_SQL = (
-    "EXISTS (SELECT 1 FROM {table} WHERE phone_hash = %s "
-    "AND (program_id IS NULL OR program_id = %s) "
-    "AND (lifted_at IS NULL OR lifted_at > %s) AND created_at <= %s)"
-)
-
-
-def _gate_sql() -> str:
-    state = ConsentState._meta.db_table
-    suppressed = _SUPPRESSED_SQL.format(table=Suppression._meta.db_table)
-    # Table names come from the models; every value is a parameter.
-    return (
-        f"SELECT (SELECT status FROM {state} WHERE contact_id = %s AND program_id = %s), "  # noqa: S608
-        f"{suppressed}"
-    )
-
-
 def gate(
     *,
     contact_id: int,
@@ -289,7 +244,7 @@ def gate(
     moment = connection.ops.adapt_datetimefield_value(at or timezone.now())
     with connection.cursor() as cursor:
         cursor.execute(
-            _gate_sql(), [contact_id, program.pk, phone_hash_, program.pk, moment, moment]
+            sql.gate_sql(), [contact_id, program.pk, phone_hash_, program.pk, moment, moment]
         )
         status, suppressed = cursor.fetchone()
     if suppressed:

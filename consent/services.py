@@ -736,9 +736,11 @@ def suppression_add(
     if reason not in SuppressionReason.values:
         raise ConsentError(f"“{reason}” is not a suppression reason.", code="invalid_reason")
     e164 = normalize_phone(phone)
-    existing = Suppression.objects.filter(
-        phone_hash=phone_hash(e164), program=program, reason=reason, lifted_at__isnull=True
-    ).first()
+    existing = (
+        Suppression.objects.unlifted()
+        .filter(phone_hash=phone_hash(e164), program=program, reason=reason)
+        .first()
+    )
     if existing:
         return existing
     return Suppression.objects.create(
@@ -757,9 +759,9 @@ def suppression_lift(*, suppression: Suppression, by, note: str) -> bool:
     if not note.strip():
         raise ConsentError("Say why the suppression is lifted.", code="required", field="note")
     return bool(
-        Suppression.objects.filter(pk=suppression.pk, lifted_at__isnull=True).update(
-            lifted_at=timezone.now(), lifted_by=by, lift_note=note
-        )
+        Suppression.objects.unlifted()
+        .filter(pk=suppression.pk)
+        .update(lifted_at=timezone.now(), lifted_by=by, lift_note=note)
     )
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 from django.db import connection, models
 
+from .models import ConsentState, Contact, Suppression
+
 
 def loaded(instance: models.Model) -> models.Model:
     """Mark an instance built from known values as a row that exists (not to be inserted)."""
@@ -77,3 +79,69 @@ def _insert_sql(
     if returning:
         sql += f" RETURNING {quote(opts.pk.column)}"
     return sql, adapted
+
+
+# --- The consent app's own statements ----------------------------------------------------------
+# Each is the SQL of a rule written once with the ORM, for the one hot path where building the
+# query costs more than running it; tests/consent/test_sql_statements.py holds each equal to it.
+
+
+def _quoted(model: type[models.Model], *names: str) -> tuple[str, ...]:
+    quote = connection.ops.quote_name
+    return tuple(quote(model._meta.get_field(name).column) for name in names)
+
+
+@lru_cache(maxsize=1)
+def suppressed_sql() -> str:
+    """`Suppression.objects.suppressing(hash, program, at).exists()` as an SQL expression.
+
+    Parameters, in order: the phone hash, the program id, the moment twice.
+    """
+    table = connection.ops.quote_name(Suppression._meta.db_table)
+    hashed, program, lifted, created = _quoted(
+        Suppression, "phone_hash", "program", "lifted_at", "created_at"
+    )
+    # Identifiers come from the model, quoted; every value is a parameter.
+    return (
+        f"EXISTS (SELECT 1 FROM {table} WHERE {hashed} = %s "  # noqa: S608
+        f"AND ({program} IS NULL OR {program} = %s) "
+        f"AND ({lifted} IS NULL OR {lifted} > %s) AND {created} <= %s)"
+    )
+
+
+@lru_cache(maxsize=1)
+def gate_sql() -> str:
+    """(consent status of a contact in a program, suppressed at a moment): one round trip.
+
+    Parameters: contact id, program id, then those of `suppressed_sql`.
+    """
+    quote = connection.ops.quote_name
+    status, contact, program = _quoted(ConsentState, "status", "contact", "program")
+    # Identifiers come from the models, quoted; every value is a parameter.
+    return (
+        f"SELECT (SELECT {status} FROM {quote(ConsentState._meta.db_table)} "  # noqa: S608
+        f"WHERE {contact} = %s AND {program} = %s), {suppressed_sql()}"
+    )
+
+
+@lru_cache(maxsize=1)
+def standing_sql() -> str:
+    """For a number (which may have no contact): (its state's status in a program, whether
+    that state began by a moment, suppressed at that moment).
+
+    Parameters: the moment, then those of `suppressed_sql`, then the number and the program id.
+    """
+    quote = connection.ops.quote_name
+    status, since, state_contact, state_program = _quoted(
+        ConsentState, "status", "since", "contact", "program"
+    )
+    (phone,) = _quoted(Contact, "phone")
+    pk = quote(Contact._meta.pk.column)
+    # Identifiers come from the models, quoted; every value is a parameter.
+    return (
+        f"SELECT s.{status}, s.{since} <= %s, {suppressed_sql()} "  # noqa: S608
+        f"FROM (SELECT %s AS asked_phone) AS asked "
+        f"LEFT JOIN {quote(Contact._meta.db_table)} c ON c.{phone} = asked.asked_phone "
+        f"LEFT JOIN {quote(ConsentState._meta.db_table)} s "
+        f"ON s.{state_contact} = c.{pk} AND s.{state_program} = %s"
+    )

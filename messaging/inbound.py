@@ -546,11 +546,8 @@ def _status(states: dict[int, ConsentState], program: Program) -> str | None:
 
 def _lift_own_suppressions(inbound: _Inbound) -> list[int]:
     """Lift the all-program suppressions the person's own opt-outs left; returns their ids."""
-    active = Suppression.objects.filter(
-        phone_hash=phone_hash(inbound.contact.phone or ""),
-        program__isnull=True,
-        reason__in=LIFTED_BY_OPT_IN,
-        lifted_at__isnull=True,
+    active = Suppression.objects.suppressing(phone_hash(inbound.contact.phone or ""), None).filter(
+        reason__in=LIFTED_BY_OPT_IN
     )
     note = f"{inbound.source()} (MessageSid {inbound.message.provider_sid})"
     return [
