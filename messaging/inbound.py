@@ -404,7 +404,7 @@ def _final_intent(inbound: _Inbound) -> str:
 def _opt_out(inbound: _Inbound) -> None:
     """Revoke, cancel what waits (inside `consent_revoke`), and confirm once."""
     stop_all = inbound.assessment.matched == "keyword:stopall"
-    revoke_all = stop_all or bool(getattr(settings, "SMS_REVOKE_ALL", False))
+    revoke_all = stop_all or settings.SMS_REVOKE_ALL
     # A number with no programs cannot scope a revocation: the person's wish covers everything.
     revoke_all = revoke_all or not inbound.programs
     results = consent_services.consent_revoke(
@@ -580,7 +580,7 @@ def _to_conversation(inbound: _Inbound, *, acknowledge: bool = True):
     )
     if _whole_word(inbound.message.body).upper() in _support_keywords():
         inbound.matched = f"support:{_whole_word(inbound.message.body).upper()}"
-    text = str(getattr(settings, "SMS_AFTER_HOURS_REPLY", "") or "").strip()
+    text = settings.SMS_AFTER_HOURS_REPLY.strip()
     if acknowledge and text and inbound.programs:
         since = after_hours_since(now)
         if since is not None and not _acknowledged_since(inbound, since):
@@ -596,7 +596,7 @@ def _to_conversation(inbound: _Inbound, *, acknowledge: bool = True):
 
 
 def _support_keywords() -> frozenset[str]:
-    words = getattr(settings, "SMS_SUPPORT_KEYWORDS", ["SUPPORT", "AGENT"])
+    words = settings.SMS_SUPPORT_KEYWORDS
     return frozenset(str(w).strip().upper() for w in words)
 
 

@@ -263,7 +263,7 @@ def check_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise WebhookError("Use an http:// or https:// URL with a host name.", field="url")
-    if getattr(settings, "WEBHOOK_ALLOW_PRIVATE_URLS", False):
+    if settings.WEBHOOK_ALLOW_PRIVATE_URLS:
         return url
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)

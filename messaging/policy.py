@@ -171,7 +171,7 @@ class RuleBook:
         rows = QuietHoursRule.objects.filter(active=True)
         return cls(
             (Rule.from_model(row) for row in rows),
-            global_marketing_cap=getattr(settings, "SMS_GLOBAL_MARKETING_CAP_24H", None),
+            global_marketing_cap=settings.SMS_GLOBAL_MARKETING_CAP_24H,
         )
 
     def applicable(

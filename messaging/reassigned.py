@@ -89,7 +89,6 @@ PERMANENT_LOOKUP_ERRORS: dict[int, str] = {
 }
 #: After a 60606 (an account-wide answer) this process stops asking for a while.
 PACKAGE_DISABLED_PAUSE = timedelta(hours=1)
-DEFAULT_CHECKER = "messaging.reassigned.TwilioLookupChecker"
 
 
 @dataclass(frozen=True)
@@ -164,7 +163,7 @@ def _checker_class(path: str) -> type[Checker]:
 
 
 def default_checker() -> Checker:
-    return _checker_class(getattr(settings, "REASSIGNED_NUMBER_CHECKER", DEFAULT_CHECKER))()
+    return _checker_class(settings.REASSIGNED_NUMBER_CHECKER)()
 
 
 def check_reassigned(
