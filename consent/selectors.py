@@ -7,13 +7,14 @@ rule as a set-based queryset, for audiences and fan-out.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection, models
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
+
+from config.lib.process_cache import ProcessCache
 
 from . import sql
 from .models import (
@@ -93,9 +94,9 @@ def _status_from_ledger(e164: str, program: Program, at: datetime) -> str | None
 _RECENT = timezone.timedelta(minutes=1)
 
 
-_programs: dict[str, tuple[float, Program]] = {}
 #: How long a process trusts a program it read by slug (the partner API's consent check).
 PROGRAM_CACHE_SECONDS = 15.0
+_programs: ProcessCache[Program] = ProcessCache("programs by slug", seconds=PROGRAM_CACHE_SECONDS)
 
 
 def program_by_slug(slug: str) -> Program:
@@ -104,17 +105,7 @@ def program_by_slug(slug: str) -> Program:
     For read-only answers on hot paths; an admin change shows after that long. Raises
     Program.DoesNotExist.
     """
-    now = time.monotonic()
-    cached = _programs.get(slug)
-    if cached is None or cached[0] <= now:
-        cached = (now + PROGRAM_CACHE_SECONDS, Program.objects.get(slug=slug))
-        _programs[slug] = cached
-    return cached[1]
-
-
-def forget_programs() -> None:
-    """Drop cached programs (tests; after a change that must show at once)."""
-    _programs.clear()
+    return _programs.get_or_load(slug, lambda: Program.objects.get(slug=slug))
 
 
 def can_message(

@@ -65,7 +65,6 @@ from __future__ import annotations
 
 import logging
 import string
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -75,6 +74,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from config.lib.process_cache import ProcessCache
 from config.lib.text import storable_params
 from consent import services as consent_services
 from consent.business_days import add_business_days
@@ -153,7 +153,9 @@ class SenderInfo:
     programs: tuple[Program, ...]
 
 
-_sender_cache: dict[tuple[str, str], tuple[float, SenderInfo | None]] = {}
+_senders: ProcessCache[SenderInfo | None] = ProcessCache(
+    "senders by number", seconds=SENDER_CACHE_SECONDS
+)
 
 
 def sender_for(to_number: str, messaging_service_sid: str = "") -> SenderInfo | None:
@@ -161,24 +163,18 @@ def sender_for(to_number: str, messaging_service_sid: str = "") -> SenderInfo | 
 
     Unknown numbers are cached too, so a flood to a number we do not own costs no queries.
     """
-    key = (to_number, messaging_service_sid)
-    now = time.monotonic()
-    cached = _sender_cache.get(key)
-    if cached is not None and cached[0] > now:
-        return cached[1]
+    return _senders.get_or_load(
+        (to_number, messaging_service_sid), lambda: _load_sender(to_number, messaging_service_sid)
+    )
+
+
+def _load_sender(to_number: str, messaging_service_sid: str) -> SenderInfo | None:
     sender = Sender.objects.filter(phone_number=to_number).first() if to_number else None
     if sender is None and messaging_service_sid:
         sender = Sender.objects.filter(messaging_service_sid=messaging_service_sid).first()
-    info = None
-    if sender is not None:
-        info = SenderInfo(sender, tuple(sender.programs.order_by("pk")))
-    _sender_cache[key] = (now + SENDER_CACHE_SECONDS, info)
-    return info
-
-
-def clear_sender_cache() -> None:
-    """Forget cached senders (tests; after an admin change that must apply at once)."""
-    _sender_cache.clear()
+    if sender is None:
+        return None
+    return SenderInfo(sender, tuple(sender.programs.order_by("pk")))
 
 
 # --- Entry point ----------------------------------------------------------------------------
@@ -669,7 +665,6 @@ __all__ = [
     "MissingParameter",
     "Reply",
     "SenderInfo",
-    "clear_sender_cache",
     "combined_text",
     "inbound_receive",
     "sender_for",

@@ -15,32 +15,23 @@ The rule book is loaded from the database at most once a minute per worker.
 
 from __future__ import annotations
 
-import time as _time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from campaigns.registrations.gate import unregistered_sender_hold
+from config.lib.process_cache import ProcessCache
 from consent.models import MessageType
 
 from . import policy
 from .models import HoldReason, OutboundMessage
 
 LOCAL_TIME = HoldReason.LOCAL_TIME
-_RULEBOOK_TTL = 60.0
-_cache: dict[str, tuple[float, policy.RuleBook]] = {}
+_rulebooks: ProcessCache[policy.RuleBook] = ProcessCache("sending rules", seconds=60.0)
 
 
 def rulebook() -> policy.RuleBook:
-    loaded = _cache.get("rulebook")
-    if loaded is None or _time.monotonic() - loaded[0] > _RULEBOOK_TTL:
-        loaded = (_time.monotonic(), policy.RuleBook.from_db())
-        _cache["rulebook"] = loaded
-    return loaded[1]
-
-
-def forget_rulebook() -> None:
-    """Drop the cached rules (after compliance edits them; tests)."""
-    _cache.clear()
+    """The sending rules, read from the database at most once a minute per process."""
+    return _rulebooks.get_or_load("rulebook", policy.RuleBook.from_db)
 
 
 def _local_target(message: OutboundMessage) -> datetime | None:

@@ -6,7 +6,6 @@ indexed query on the hash. A revoked key is refused like an unknown one.
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from functools import lru_cache
 
@@ -15,6 +14,7 @@ from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions, throttling
 
+from config.lib.process_cache import ProcessCache
 from consent.sql import loaded
 
 from ..models import ApiClient
@@ -100,35 +100,29 @@ def client_for_key(key: str, now) -> tuple[ApiClient | None, bool]:
 #: How long a process trusts a key it has looked up. Revoking or rotating a key clears it in the
 #: process that did it; other processes refuse the old key within this many seconds.
 KEY_CACHE_SECONDS = 10.0
-_clients: dict[str, tuple[float, ApiClient]] = {}
+_clients: ProcessCache[ApiClient] = ProcessCache("API clients by key", seconds=KEY_CACHE_SECONDS)
 
 
 def cached_client(key: str) -> ApiClient | None:
-    """The active client holding `key`, from this process's cache or the database."""
+    """The active client holding `key`, from this process's cache or the database (an unknown
+    or revoked key is not cached)."""
     hashed = hash_api_key(key)
-    now = time.monotonic()
-    cached = _clients.get(hashed)
-    if cached is not None and cached[0] > now:
-        return cached[1]
-    _clients.pop(hashed, None)
+    found, client = _clients.lookup(hashed)
+    if found:
+        return client
     moment = timezone.now()
     client, stale = client_for_key(key, moment)
     if client is None:
         return None
     if stale:
         ApiClient.objects.filter(pk=client.pk).update(last_used_at=moment)
-    if len(_clients) > 10_000:
-        _clients.clear()
-    _clients[hashed] = (now + KEY_CACHE_SECONDS, client)
+    _clients.put(hashed, client)
     return client
 
 
 def forget_client(key_hash: str | None = None) -> None:
     """Drop a cached key (after a revocation or rotation), or every cached key."""
-    if key_hash is None:
-        _clients.clear()
-    else:
-        _clients.pop(key_hash, None)
+    _clients.forget(key_hash)
 
 
 class HasScope(permissions.BasePermission):

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from config.lib.process_cache import clear_all as clear_process_caches
 from consent import services
 from consent.models import Contact, Disclosure, MessageType, Program, SuppressionReason, Tag
 from consent.phones import InvalidPhoneNumber, normalize_phone
@@ -316,7 +317,7 @@ class Command(BaseCommand):
         from messaging.simulate import simulated_params
 
         sender = Sender.objects.get(phone_number=DEMO_NUMBER)
-        inbound.clear_sender_cache()
+        clear_process_caches()  # the senders just made must be seen at once
         people = list(
             Contact.objects.filter(consent_states__status="opted_in", phone__isnull=False)
             .exclude(first_name="")
