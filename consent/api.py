@@ -115,7 +115,7 @@ def _refuse_erased(e164: str) -> None:
 
 
 class OptInView(APIView):
-    """Record that a person opted in to a program, with the proof (DOMAIN §8).
+    """Record that a person opted in to a program, with the proof (docs/rules.md#record-keeping).
 
     A double opt-in program answers `resulting_status: pending` and queues its “reply YES”
     request; other programs are `opted_in` at once and get their opt-in confirmation text.

@@ -2,7 +2,7 @@
 
 `stream_export(kind, fmt)` yields the file as chunks of bytes, for a `StreamingHttpResponse`
 or a management command; it never holds all rows in memory (rows are read with a server-side
-cursor or, for CSV on PostgreSQL, with ``COPY ... TO STDOUT``, ~4x faster, shared/PERF.md).
+cursor or, for CSV on PostgreSQL, with ``COPY ... TO STDOUT``, ~4x faster: docs/performance.md).
 
 Every format has the same columns and the same values:
 
@@ -55,7 +55,7 @@ EVIDENCE_RAW_TEXT = "raw_text"
 EVIDENCE_PROVIDER_MESSAGE_ID = "provider_message_id"
 
 # Rows per yielded chunk on the row-by-row paths; bytes per chunk on the COPY path. One row
-# per chunk doubles the cost of a streamed export (shared/PERF.md).
+# per chunk doubles the cost of a streamed export (docs/performance.md#exports).
 ROWS_PER_CHUNK = 2000
 CHUNK_BYTES = 256 * 1024
 XLSX_MAX_ROWS = 1_048_576  # Excel's limit per sheet, header included

@@ -55,7 +55,7 @@ One reply, and who sends it (`messaging.keyword_replies`)
     answer is always empty. `OptOutType` overrides our classification (a custom Advanced
     Opt-Out word with OptOutType=STOP is an opt-out).
 
-Speed (shared/PERF.md, Web): senders and their programs are cached per process for
+Speed (docs/performance.md#web): senders and their programs are cached per process for
 `SENDER_CACHE_SECONDS`; the rows written here on every message go through `inbound_store` in
 plain SQL. A STOP is one transaction: the contact look-up, the inbound row, `consent_revoke`
 (lock, ledger event, state, waiting messages) and the reply with its event and confirmation.

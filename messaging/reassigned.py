@@ -1,4 +1,6 @@
-"""Reassigned numbers (shared/DOMAIN.md §6): ask whether a number changed hands, keep the proof.
+"""Reassigned numbers: ask whether a number changed hands, keep the proof.
+
+The rules: docs/rules.md#reassigned-numbers.
 
 A number we hold consent for may have been disconnected and given to someone else since. The
 question is always "was this number disconnected after this date?" (the consent date or the

@@ -193,7 +193,8 @@ class OutboundMessage(models.Model):
     class Meta:
         ordering = ["-id"]
         indexes = [
-            # The dispatch claim: due rows that may still go out, nothing else (shared/PERF.md).
+            # The dispatch claim: due rows that may still go out, nothing else
+            # (docs/performance.md#queries-on-hot-paths).
             models.Index(
                 fields=["next_attempt_at"],
                 condition=Q(status__in=["queued", "held"]),

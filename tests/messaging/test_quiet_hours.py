@@ -1,4 +1,4 @@
-"""Quiet hours and frequency caps (shared/DOMAIN.md §4), `messaging.policy`.
+"""Quiet hours and frequency caps (docs/rules.md), `messaging.policy`.
 
 Most tests use the rules seeded by migration 0002 (`RuleBook.from_db()`); a few build a rulebook
 from plain `Rule` values to reach a case the seeded rules cannot show (a DST edge at 2:30).
@@ -352,8 +352,8 @@ def test_it_adds_the_global_marketing_cap_from_settings(settings, marketing):
 
 # --- acceptance: every US area code, every hour of a summer and a winter day --------------------
 
-# DOMAIN.md §4 written out again, independently of the seed: (start, end, sunday start,
-# no Sundays, no holidays). All are in effect on the days below.
+# docs/rules.md#quiet-hours-and-frequency-caps written out again, independently of the seed:
+# (start, end, sunday start, no Sundays, no holidays). All are in effect on the days below.
 FEDERAL = (8, 21, None, False, False)
 STATE_WINDOWS = {
     "FL": (8, 20, None, False, False),
