@@ -55,6 +55,7 @@ from consent.models import (
     ConsentConfirmation,
     ConsentEvent,
     ConsentKind,
+    ConsentStatus,
     Contact,
     Disclosure,
     Suppression,
@@ -356,7 +357,12 @@ class _Pack:
             what = {
                 ConsentKind.OPT_IN_CONFIRMED: "double opt-in reply",
                 ConsentKind.OPT_OUT: "opt-out",
-            }.get(e.kind, "opt-in" if e.resulting_status != "pending" else "double opt-in request")
+            }.get(
+                e.kind,
+                "opt-in"
+                if e.resulting_status != ConsentStatus.PENDING
+                else "double opt-in request",
+            )
             rows.append(
                 {
                     "event_id": e.pk,

@@ -11,7 +11,15 @@ from django.utils import timezone
 
 from config.lib.process_cache import clear_all as clear_process_caches
 from consent import services
-from consent.models import Contact, Disclosure, MessageType, Program, SuppressionReason, Tag
+from consent.models import (
+    ConsentStatus,
+    Contact,
+    Disclosure,
+    MessageType,
+    Program,
+    SuppressionReason,
+    Tag,
+)
 from consent.phones import InvalidPhoneNumber, normalize_phone
 
 AREA_CODES = {
@@ -319,7 +327,9 @@ class Command(BaseCommand):
         sender = Sender.objects.get(phone_number=DEMO_NUMBER)
         clear_process_caches()  # the senders just made must be seen at once
         people = list(
-            Contact.objects.filter(consent_states__status="opted_in", phone__isnull=False)
+            Contact.objects.filter(
+                consent_states__status=ConsentStatus.OPTED_IN, phone__isnull=False
+            )
             .exclude(first_name="")
             .distinct()
             .order_by("pk")[:4]
