@@ -31,9 +31,15 @@ from .phones import InvalidPhoneNumber, normalize_phone, phone_hash
 
 
 class Reason(models.TextChoices):
-    """Why a message may or may not go. Stable codes: the API and decision logs show them."""
+    """Why a message may or may not go: the one reason enum. Stable codes: the API, decision
+    logs and blocked messages show them.
+
+    The gate (`can_message`, `gate`) answers `OK` or one of the consent reasons; the others are
+    why messaging or campaigns refuse a message (`messaging.models.BlockReason` is this enum).
+    """
 
     OK = "ok", "Allowed"
+    # The consent gate's refusals.
     INVALID_PHONE = "invalid_phone", "Invalid phone number"
     PROGRAM_INACTIVE = "program_inactive", "Program inactive"
     MESSAGE_TYPE_NOT_COVERED = "message_type_not_covered", "Message type not covered by the program"
@@ -41,6 +47,15 @@ class Reason(models.TextChoices):
     NO_CONSENT = "no_consent", "No consent"
     PENDING_CONFIRMATION = "pending_confirmation", "Opt-in pending confirmation"
     OPTED_OUT = "opted_out", "Opted out"
+    # Refusals about the message itself, or its sending.
+    REASSIGNED = "reassigned", "Number reassigned"
+    MISSING_TOKEN = "missing_token", "Missing personalization value"
+    CONTENT_CHECK = "content_check", "Content check"
+    NOT_APPROVED = "not_approved", "Template version not approved"
+    NO_SENDER = "no_sender", "No active sender for the program"
+    CANCELLED_BY_OPT_OUT = "cancelled_by_opt_out", "Recipient opted out"
+    CAMPAIGN_CANCELLED = "campaign_cancelled", "Campaign cancelled"
+    FREQUENCY_PREFERENCE = "frequency_preference", "Over the person's chosen frequency"
 
 
 @dataclass(frozen=True)

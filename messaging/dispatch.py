@@ -73,16 +73,6 @@ LEASE_MARGIN = 0.25
 #: First wait after a reassigned-number look-up failed for a passing reason (then doubled).
 LOOKUP_RETRY = timedelta(minutes=15)
 
-_GATE_TO_BLOCK = {
-    Reason.NO_CONSENT: BlockReason.NO_CONSENT,
-    Reason.OPTED_OUT: BlockReason.OPTED_OUT,
-    Reason.PENDING_CONFIRMATION: BlockReason.PENDING_CONFIRMATION,
-    Reason.SUPPRESSED: BlockReason.SUPPRESSED,
-    Reason.PROGRAM_INACTIVE: BlockReason.PROGRAM_INACTIVE,
-    Reason.MESSAGE_TYPE_NOT_COVERED: BlockReason.MESSAGE_TYPE_NOT_COVERED,
-    Reason.INVALID_PHONE: BlockReason.INVALID_PHONE,
-}
-
 
 @dataclass
 class DispatchReport:
@@ -487,7 +477,7 @@ class Dispatcher:
                 message_type=message.message_type,
             )
         if verdict != Reason.OK:
-            _block(message, _GATE_TO_BLOCK.get(verdict, verdict))
+            _block(message, verdict)
             return "blocked"
         try:
             result = self.backend.send(request)
