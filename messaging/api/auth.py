@@ -7,15 +7,12 @@ indexed query on the hash. A revoked key is refused like an unknown one.
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import lru_cache
 
-from django.db import connection
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions, throttling
 
 from config.lib.process_cache import ProcessCache
-from consent.sql import loaded
 
 from ..models import ApiClient
 from ..models.partners import hash_api_key
@@ -61,40 +58,25 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         return f'{self.keyword} realm="api"'
 
 
-@lru_cache(maxsize=1)
-def _client_sql() -> str:
-    quote = connection.ops.quote_name
-    opts = ApiClient._meta
-    column = {f: quote(opts.get_field(f).column) for f in (*_CLIENT_FIELDS, "key_hash")}
-    last_used, revoked = (quote(opts.get_field(f).column) for f in ("last_used_at", "revoked_at"))
-    # Identifiers come from the model, quoted; every value is a parameter.
-    return (
-        f"SELECT {', '.join(column[f] for f in _CLIENT_FIELDS)}, "  # noqa: S608
-        f"{last_used} IS NULL OR {last_used} < %s FROM {quote(opts.db_table)} "
-        f"WHERE {column['key_hash']} = %s AND {revoked} IS NULL"
-    )
-
-
-_CLIENT_FIELDS = ("id", "name", "prefix", "scopes", "rate_per_minute")
+_CLIENT_FIELDS = ("id", "name", "prefix", "scopes", "rate_per_minute", "last_used_at")
 
 
 def client_for_key(key: str, now) -> tuple[ApiClient | None, bool]:
     """The active client holding `key` (None if unknown or revoked), and whether its
     `last_used_at` is older than `LAST_USED_RESOLUTION`.
 
-    One plain statement on every API request. The instance carries only what requests use
-    (id, name, prefix, scopes, rate); it is for reading, never for saving.
+    The instance carries only what requests use (id, name, prefix, scopes, rate); it is for
+    reading, never for saving. Looked up once per key per `KEY_CACHE_SECONDS` and process.
     """
-    stale_before = connection.ops.adapt_datetimefield_value(now - LAST_USED_RESOLUTION)
-    with connection.cursor() as cursor:
-        cursor.execute(_client_sql(), [stale_before, hash_api_key(key)])
-        row = cursor.fetchone()
-    if row is None:
+    client = (
+        ApiClient.objects.filter(key_hash=hash_api_key(key), revoked_at__isnull=True)
+        .only(*_CLIENT_FIELDS)
+        .first()
+    )
+    if client is None:
         return None, False
-    pk, name, prefix, scopes, rate, stale = row
-    scopes = ApiClient._meta.get_field("scopes").from_db_value(scopes, None, connection)
-    client = ApiClient(pk=pk, name=name, prefix=prefix, scopes=scopes, rate_per_minute=rate)
-    return loaded(client), bool(stale)
+    last_used = client.last_used_at
+    return client, last_used is None or last_used < now - LAST_USED_RESOLUTION
 
 
 #: How long a process trusts a key it has looked up. Revoking or rotating a key clears it in the
