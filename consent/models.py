@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import zoneinfo
 from datetime import datetime
-from functools import lru_cache
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -21,7 +20,7 @@ from django.db.models.functions import Length
 from django.db.models.lookups import Exact
 from django.utils import timezone
 
-from . import ledger_hash
+from . import ledger_hash, sql
 from .phones import phone_hash
 
 
@@ -446,22 +445,6 @@ def link_chains(events: list[ConsentEvent]) -> list[ConsentEvent]:
     return events
 
 
-@lru_cache(maxsize=1)
-def _head_sql() -> str:
-    """The latest (chain_seq, chain_hash) of one contact; a plain cursor statement, since it is
-    on every STOP's path (an ORM query costs ten times its SQL there; see consent/sql.py)."""
-    quote = connection.ops.quote_name
-    opts = ConsentEvent._meta
-    contact, seq, digest = (
-        quote(opts.get_field(name).column) for name in ("contact", "chain_seq", "chain_hash")
-    )
-    # Identifiers come from the model, quoted; the id is a parameter.
-    return (
-        f"SELECT {seq}, {digest} FROM {quote(opts.db_table)} "  # noqa: S608
-        f"WHERE {contact} = %s ORDER BY {seq} DESC LIMIT 1"
-    )
-
-
 def chain_heads(contact_ids: set[int]) -> dict[int, tuple[int, str]]:
     """contact id -> (chain_seq, chain_hash) of its latest event; absent: no event yet."""
     if not contact_ids:
@@ -469,7 +452,7 @@ def chain_heads(contact_ids: set[int]) -> dict[int, tuple[int, str]]:
     if len(contact_ids) == 1:  # a STOP: one index probe, backwards on (contact, chain_seq)
         [contact_id] = contact_ids
         with connection.cursor() as cursor:
-            cursor.execute(_head_sql(), [contact_id])
+            cursor.execute(sql.chain_head_sql(), [contact_id])
             row = cursor.fetchone()
         return {contact_id: (row[0], row[1])} if row else {}
     events = ConsentEvent.objects.order_by()
@@ -526,6 +509,8 @@ class ConsentState(models.Model):
     state that does not follow from its event; `manage.py consent_verify` recomputes every state
     from the ledger.
     """
+
+    Status = ConsentStatus
 
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="consent_states")
     program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="consent_states")

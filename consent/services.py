@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
@@ -239,49 +238,6 @@ def _insert_events(events: list[ConsentEvent]) -> list[ConsentEvent]:
     return events
 
 
-_STATE_COLUMNS = (
-    "contact_id",
-    "program_id",
-    "status",
-    "last_event_id",
-    "since",
-    "opted_in_at",
-    "opted_out_at",
-    "updated_at",
-)
-
-
-@lru_cache(maxsize=16)
-def _state_upsert_sql(count: int) -> tuple[str, tuple]:
-    """One upsert for `count` states; the rules of `_apply_to_states`, in SQL."""
-    quote = connection.ops.quote_name
-    table = quote(ConsentState._meta.db_table)
-    column_list, adapted = sql.columns(ConsentState, _STATE_COLUMNS)
-    col = {name: quote(ConsentState._meta.get_field(name).column) for name in _STATE_COLUMNS}
-    opted_in, opted_out = ConsentStatus.OPTED_IN.value, ConsentStatus.OPTED_OUT.value
-    # Identifiers come from the model, quoted; the statuses are the model's own constants;
-    # every value is a parameter.
-    statement = (
-        f"INSERT INTO {table} ({column_list}) VALUES {sql.values_marks(8, count)} "  # noqa: S608
-        f"ON CONFLICT ({col['contact_id']}, {col['program_id']}) DO UPDATE SET "
-        f"{col['status']} = excluded.{col['status']}, "
-        f"{col['last_event_id']} = excluded.{col['last_event_id']}, "
-        f"{col['since']} = excluded.{col['since']}, "
-        f"{col['updated_at']} = excluded.{col['updated_at']}, "
-        f"{col['opted_in_at']} = CASE WHEN excluded.{col['status']} <> '{opted_in}' "
-        f"THEN {table}.{col['opted_in_at']} "
-        f"WHEN {table}.{col['status']} = '{opted_in}' AND {table}.{col['opted_in_at']} IS NOT NULL "
-        f"THEN {table}.{col['opted_in_at']} ELSE excluded.{col['since']} END, "
-        f"{col['opted_out_at']} = CASE WHEN excluded.{col['status']} = '{opted_out}' "
-        f"THEN excluded.{col['since']} ELSE {table}.{col['opted_out_at']} END "
-        # A back-dated event (an old import) never overrides a newer one.
-        f"WHERE {table}.{col['since']} < excluded.{col['since']} "
-        f"OR ({table}.{col['since']} = excluded.{col['since']} "
-        f"AND {table}.{col['last_event_id']} <= excluded.{col['last_event_id']})"
-    )
-    return statement, adapted
-
-
 def _apply_to_states(events: list[ConsentEvent]) -> None:
     """Each event becomes its program's current state unless a newer event already is.
 
@@ -310,21 +266,9 @@ def _apply_to_states(events: list[ConsentEvent]) -> None:
         }
         for event in events
     ]
-    statement, adapted = _state_upsert_sql(len(rows))
+    statement, adapted = sql.state_upsert_sql(len(rows))
     with connection.cursor() as cursor:
-        cursor.execute(statement, sql.prepared(adapted, _STATE_COLUMNS, rows))
-
-
-@lru_cache(maxsize=2)
-def _lock_sql(for_update: bool) -> str:
-    quote = connection.ops.quote_name
-    opts = Contact._meta
-    phone, erased = (quote(opts.get_field(f).column) for f in ("phone", "erased_at"))
-    # Identifiers come from the model, quoted; the id is a parameter.
-    return (
-        f"SELECT {phone}, {erased} IS NOT NULL FROM {quote(opts.db_table)} "  # noqa: S608
-        f"WHERE {quote(opts.pk.column)} = %s" + (" FOR UPDATE" if for_update else "")
-    )
+        cursor.execute(statement, sql.prepared(adapted, sql.STATE_COLUMNS, rows))
 
 
 def _locked(contact: Contact) -> Contact:
@@ -332,7 +276,9 @@ def _locked(contact: Contact) -> Contact:
     contact as it is now. The usual case (same number, not erased) costs one short statement
     and keeps the caller's instance; otherwise every field is read afresh."""
     with connection.cursor() as cursor:
-        cursor.execute(_lock_sql(connection.features.has_select_for_update), [contact.pk])
+        cursor.execute(
+            sql.contact_lock_sql(connection.features.has_select_for_update), [contact.pk]
+        )
         row = cursor.fetchone()
     if row is None:
         raise Contact.DoesNotExist(f"Contact #{contact.pk} does not exist.")

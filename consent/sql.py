@@ -1,11 +1,12 @@
-"""Plain-SQL helpers for the few statements on the hottest paths (a STOP, the consent writes).
+"""The consent app's hand-built SQL, all of it: the consent check and dispatch gate, the
+ledger's chain head, the contact lock and the state upsert, which run on every STOP and every
+message (docs/performance.md#queries-on-hot-paths); plus the insert helpers they share.
 
-Why not the ORM there: on this 2-core machine an ORM statement costs 0.2-0.35 ms of Python
-(query compilation, model instances), the same statement through a cursor 0.02 ms, and a STOP
-makes a dozen (bench/bench_inbound.py, whose goal is 500 requests/s). Statements are built from
-the models' own metadata (table and column names, quoted) and cached; every value is a
-parameter, adapted by the model field itself (`get_db_prep_save`), so datetimes and JSON are
-stored exactly as the ORM stores them, on PostgreSQL and SQLite alike.
+Statements are built from the models' metadata (table and column names, quoted) and cached;
+every value is a parameter, adapted by the model field itself (`get_db_prep_save`), so they
+work alike on PostgreSQL and SQLite. Each is held equal to the ORM expression it stands in for
+by tests/consent/test_sql_statements.py. Models are found through the app registry, so
+`consent.models` may use this module.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from django.apps import apps
 from django.db import connection, models
-
-from .models import ConsentState, Contact, Suppression
 
 
 def loaded(instance: models.Model) -> models.Model:
@@ -86,6 +86,10 @@ def _insert_sql(
 # query costs more than running it; tests/consent/test_sql_statements.py holds each equal to it.
 
 
+def _model(name: str) -> type[models.Model]:
+    return apps.get_model("consent", name)
+
+
 def _quoted(model: type[models.Model], *names: str) -> tuple[str, ...]:
     quote = connection.ops.quote_name
     return tuple(quote(model._meta.get_field(name).column) for name in names)
@@ -97,6 +101,7 @@ def suppressed_sql() -> str:
 
     Parameters, in order: the phone hash, the program id, the moment twice.
     """
+    Suppression = _model("Suppression")
     table = connection.ops.quote_name(Suppression._meta.db_table)
     hashed, program, lifted, created = _quoted(
         Suppression, "phone_hash", "program", "lifted_at", "created_at"
@@ -116,6 +121,7 @@ def gate_sql() -> str:
     Parameters: contact id, program id, then those of `suppressed_sql`.
     """
     quote = connection.ops.quote_name
+    ConsentState = _model("ConsentState")
     status, contact, program = _quoted(ConsentState, "status", "contact", "program")
     # Identifiers come from the models, quoted; every value is a parameter.
     return (
@@ -132,6 +138,7 @@ def standing_sql() -> str:
     Parameters: the moment, then those of `suppressed_sql`, then the number and the program id.
     """
     quote = connection.ops.quote_name
+    ConsentState, Contact = _model("ConsentState"), _model("Contact")
     status, since, state_contact, state_program = _quoted(
         ConsentState, "status", "since", "contact", "program"
     )
@@ -145,3 +152,78 @@ def standing_sql() -> str:
         f"LEFT JOIN {quote(ConsentState._meta.db_table)} s "
         f"ON s.{state_contact} = c.{pk} AND s.{state_program} = %s"
     )
+
+
+@lru_cache(maxsize=1)
+def chain_head_sql() -> str:
+    """A contact's latest ledger (chain_seq, chain_hash), by one backwards index probe on
+    (contact, chain_seq). Parameter: the contact id."""
+    ConsentEvent = _model("ConsentEvent")
+    quote = connection.ops.quote_name
+    contact, seq, digest = _quoted(ConsentEvent, "contact", "chain_seq", "chain_hash")
+    # Identifiers come from the model, quoted; the id is a parameter.
+    return (
+        f"SELECT {seq}, {digest} FROM {quote(ConsentEvent._meta.db_table)} "  # noqa: S608
+        f"WHERE {contact} = %s ORDER BY {seq} DESC LIMIT 1"
+    )
+
+
+@lru_cache(maxsize=2)
+def contact_lock_sql(for_update: bool) -> str:
+    """A contact's (phone, erased), locking its row where the database can. Parameter: the id."""
+    Contact = _model("Contact")
+    quote = connection.ops.quote_name
+    phone, erased = _quoted(Contact, "phone", "erased_at")
+    # Identifiers come from the model, quoted; the id is a parameter.
+    return (
+        f"SELECT {phone}, {erased} IS NOT NULL FROM {quote(Contact._meta.db_table)} "  # noqa: S608
+        f"WHERE {quote(Contact._meta.pk.column)} = %s" + (" FOR UPDATE" if for_update else "")
+    )
+
+
+#: The consent state columns `state_upsert_sql` writes, in order.
+STATE_COLUMNS = (
+    "contact_id",
+    "program_id",
+    "status",
+    "last_event_id",
+    "since",
+    "opted_in_at",
+    "opted_out_at",
+    "updated_at",
+)
+
+
+@lru_cache(maxsize=16)
+def state_upsert_sql(count: int) -> tuple[str, tuple]:
+    """One upsert of `count` consent states (values in `STATE_COLUMNS` order), and per column
+    the field adapting its values. An existing state is replaced only by an event at least as
+    recent (by `since`, then event id); `opted_in_at` keeps the start of the current run of
+    being opted in, `opted_out_at` the latest opt-out."""
+    ConsentState = _model("ConsentState")
+    opted_in, opted_out = ConsentState.Status.OPTED_IN.value, ConsentState.Status.OPTED_OUT.value
+    quote = connection.ops.quote_name
+    table = quote(ConsentState._meta.db_table)
+    column_list, adapted = columns(ConsentState, STATE_COLUMNS)
+    col = {name: quote(ConsentState._meta.get_field(name).column) for name in STATE_COLUMNS}
+    # Identifiers come from the model, quoted; the statuses are the model's own choices;
+    # every value is a parameter.
+    statement = (
+        f"INSERT INTO {table} ({column_list}) VALUES {values_marks(8, count)} "  # noqa: S608
+        f"ON CONFLICT ({col['contact_id']}, {col['program_id']}) DO UPDATE SET "
+        f"{col['status']} = excluded.{col['status']}, "
+        f"{col['last_event_id']} = excluded.{col['last_event_id']}, "
+        f"{col['since']} = excluded.{col['since']}, "
+        f"{col['updated_at']} = excluded.{col['updated_at']}, "
+        f"{col['opted_in_at']} = CASE WHEN excluded.{col['status']} <> '{opted_in}' "
+        f"THEN {table}.{col['opted_in_at']} "
+        f"WHEN {table}.{col['status']} = '{opted_in}' AND {table}.{col['opted_in_at']} IS NOT NULL "
+        f"THEN {table}.{col['opted_in_at']} ELSE excluded.{col['since']} END, "
+        f"{col['opted_out_at']} = CASE WHEN excluded.{col['status']} = '{opted_out}' "
+        f"THEN excluded.{col['since']} ELSE {table}.{col['opted_out_at']} END "
+        # A back-dated event (an old import) never overrides a newer one.
+        f"WHERE {table}.{col['since']} < excluded.{col['since']} "
+        f"OR ({table}.{col['since']} = excluded.{col['since']} "
+        f"AND {table}.{col['last_event_id']} <= excluded.{col['last_event_id']})"
+    )
+    return statement, adapted

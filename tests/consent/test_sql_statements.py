@@ -1,5 +1,5 @@
 """The consent app's hand-built statements (`consent.sql`) answer exactly as the ORM rules
-they stand in for: `Suppression.objects.suppressing` and the consent state."""
+and queries they stand in for."""
 
 import itertools
 from datetime import timedelta
@@ -9,7 +9,16 @@ from django.db import connection
 from django.utils import timezone
 
 from consent import services, sql
-from consent.models import ConsentState, Suppression, SuppressionReason
+from consent.models import (
+    ConsentEvent,
+    ConsentKind,
+    ConsentState,
+    ConsentStatus,
+    Contact,
+    Suppression,
+    SuppressionReason,
+    chain_heads,
+)
 from consent.phones import phone_hash
 from tests.factories import create_contact, create_program, next_phone, opt_in
 
@@ -95,3 +104,59 @@ def test_the_standing_statement_answers_for_known_and_unknown_numbers():
         assert status == (state.status if state else None)
         assert bool(began) == bool(state and state.since <= at)
         assert bool(suppressed) == Suppression.objects.suppressing(hashed, program, at).exists()
+
+
+def test_the_chain_head_statement_finds_what_the_orm_query_finds():
+    program = create_program("offers")
+    first, second = create_contact(), create_contact()
+    for contact in (first, second):
+        opt_in(contact, program)
+    services.consent_revoke(contact=first, programs=[program], method="api", source="crm")
+    by_sql = chain_heads({first.pk})  # one contact: the hand-built statement
+    by_orm = chain_heads({first.pk, second.pk})  # several: the ORM query
+    assert by_sql == {first.pk: by_orm[first.pk]}
+    assert by_sql[first.pk][0] == 2
+    assert chain_heads({create_contact().pk}) == {}
+
+
+def test_the_lock_statement_reads_the_number_and_the_erasure():
+    kept, erased = create_contact(), create_contact()
+    services.contact_erase(contact=erased)
+    for contact in (kept, erased):
+        with connection.cursor() as cursor:
+            cursor.execute(sql.contact_lock_sql(False), [contact.pk])
+            phone, is_erased = cursor.fetchone()
+        row = Contact.objects.filter(pk=contact.pk).values_list("phone", "erased_at").get()
+        assert (phone, bool(is_erased)) == (row[0], row[1] is not None)
+
+
+def test_the_state_upsert_leaves_each_state_at_its_latest_ledger_event():
+    program, other = create_program("offers"), create_program("alerts")
+    now = timezone.now()
+    contact = create_contact()
+    opt_in(contact, program, at=now - 3 * HOUR)
+    services.consent_revoke(contact=contact, programs=[program], method="api", source="crm")
+    opt_in(contact, program, at=now - 2 * HOUR)  # back-dated: must not override the opt-out
+    opt_in(contact, other, at=now - 3 * HOUR)
+    opt_in(contact, other, at=now - HOUR)
+    for state in ConsentState.objects.filter(contact=contact):
+        latest = (
+            ConsentEvent.objects.filter(contact=contact, program=state.program_id)
+            .exclude(kind=ConsentKind.PREFERENCE)
+            .order_by("-occurred_at", "-id")
+            .first()
+        )
+        assert (state.last_event_id, state.status, state.since) == (
+            latest.pk,
+            latest.resulting_status,
+            latest.occurred_at,
+        )
+        first_in = (
+            ConsentEvent.objects.filter(contact=contact, program=state.program_id)
+            .filter(resulting_status=ConsentStatus.OPTED_IN)
+            .order_by("occurred_at", "id")
+            .first()
+        )
+        if state.status == ConsentStatus.OPTED_IN:
+            assert state.opted_in_at == first_in.occurred_at  # the run began at the first
+    assert ConsentState.objects.get(contact=contact, program=program).status == "opted_out"
