@@ -47,7 +47,7 @@ from consent.models import ConsentState, MessageType
 from consent.selectors import Reason, gate
 from templates.encoding import analyze
 
-from . import throttle
+from . import sql, throttle
 from .keyword_replies import accepted_confirmations_record, gate_exempt
 from .models import (
     BlockReason,
@@ -223,16 +223,7 @@ def _settle_sent(handed: list[Handed]) -> int:
         return 0
     leases = {item.message.pk: item.message.lease_expires_at for item in handed}
     field = OutboundMessage._meta.get_field
-    qn = connection.ops.quote_name
-    assignments = ", ".join(f"{qn(field(name).column)} = %s" for name, _ in _SENT_COLUMNS)
-    # A hold's reason is over once the message goes; a reply keeps its purpose.
-    hold_reasons = ", ".join(["%s"] * len(HoldReason.values))
-    update = (
-        f"UPDATE {qn(OutboundMessage._meta.db_table)} SET {qn('status')} = %s, "  # noqa: S608
-        f"{qn('reason')} = CASE WHEN {qn('reason')} IN ({hold_reasons}) THEN '' "
-        f"ELSE {qn('reason')} END, {qn('lease_expires_at')} = NULL, {assignments} "
-        f"WHERE {qn('id')} = %s AND {qn('status')} = %s AND {qn('lease_expires_at')} = %s"
-    )
+    update = sql.sent_update_sql(tuple(name for name, _ in _SENT_COLUMNS))
     lease_field = field("lease_expires_at")
     with transaction.atomic():
         locked = set(
