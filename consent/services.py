@@ -470,8 +470,7 @@ def consent_opt_in_many(
         if len(waves) > 1 and connection.vendor == "postgresql":
             # A state passes through the batch's earlier events on its way to the last one:
             # the state-follows-ledger check judges it at commit (consent migration 0013).
-            with connection.cursor() as cursor:
-                cursor.execute("SET CONSTRAINTS consent_state_follows_ledger DEFERRED")
+            sql.defer_state_check()
         for wave in waves:
             for chunk in _chunks(wave, 1000):
                 _apply_to_states(chunk)

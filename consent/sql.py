@@ -15,7 +15,9 @@ from functools import lru_cache
 from typing import Any
 
 from django.apps import apps
-from django.db import connection, models
+from django.db import connection, connections, models
+
+from config.lib.text import CONTROL_CHARACTERS
 
 
 def loaded(instance: models.Model) -> models.Model:
@@ -227,3 +229,58 @@ def state_upsert_sql(count: int) -> tuple[str, tuple]:
         f"AND {table}.{col['last_event_id']} <= excluded.{col['last_event_id']})"
     )
     return statement, adapted
+
+
+def defer_state_check() -> None:
+    """Until commit, let consent states pass through a batch's earlier events (PostgreSQL: the
+    state-follows-ledger constraint is deferrable, consent migration 0013)."""
+    name = connection.ops.quote_name("consent_state_follows_ledger")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET CONSTRAINTS {name} DEFERRED")
+
+
+# CONTROL_CHARACTERS as a PostgreSQL string (octal escapes; its text never holds NUL).
+_SQL_CONTROL_CHARACTERS = "E'" + "".join(f"\\{ord(c):03o}" for c in CONTROL_CHARACTERS[1:]) + "'"
+#: Column kinds `copy_csv_sql` formats: text (trimmed, formula-escaped) and times (UTC, ISO).
+TEXT, TIME = "text", "time"
+
+
+def _csv_value(kind: str, name: str) -> str:
+    if kind == TIME:
+        return f"""to_char({name} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
+    if kind != TEXT:
+        return name
+    # `escape_formula` in SQL. = + - @ TAB LF CR are code points 61 43 45 64 9 10 13: ascii()
+    # is the cheapest test of a first character.
+    return (
+        f"CASE WHEN ascii({name}) IN (61, 43, 45, 64, 9, 10, 13) "
+        f"AND {name} !~ '^\\+[1-9][0-9]{{6,14}}$' THEN '''' || {name} ELSE {name} END"
+    )
+
+
+def copy_csv_sql(rows: models.QuerySet, columns: list[tuple[str, str, str]]) -> str:
+    """``COPY (SELECT ...) TO STDOUT`` writing `rows` as CSV with a header, escaped in SQL the
+    way the row-by-row export escapes in Python. `columns`: (alias in `rows`, CSV header, kind).
+    PostgreSQL only; tests/consent/test_consent_export.py holds it equal to the Python path."""
+    db = connections[rows.db]
+    quote = db.ops.quote_name
+    inner_sql, params = rows.query.get_compiler(using=rows.db).as_sql()
+    # COPY takes no bind parameters: psycopg quotes them into the statement.
+    inner = db.ops.compose_sql(inner_sql, params)
+    names = [quote(alias) for alias, _, _ in columns]
+    # Leading control characters go first, in a subquery of their own (OFFSET 0 keeps the
+    # planner from folding it into the outer SELECT, which would trim each value once per use).
+    cleaned = ", ".join(
+        f"ltrim({name}, {_SQL_CONTROL_CHARACTERS}) AS {name}" if kind == TEXT else name
+        for (_, _, kind), name in zip(columns, names, strict=True)
+    )
+    outer = ", ".join(
+        f"{_csv_value(kind, name)} AS {quote(header)}"
+        for (_, header, kind), name in zip(columns, names, strict=True)
+    )
+    # Safe to interpolate: `inner` is the ORM's SQL with values quoted by psycopg, and the
+    # identifiers are quoted.
+    return (
+        f"COPY (SELECT {outer} FROM (SELECT {cleaned} FROM ({inner}) AS export "  # noqa: S608
+        "OFFSET 0) AS cleaned) TO STDOUT WITH (FORMAT csv, HEADER)"
+    )
