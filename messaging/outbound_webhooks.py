@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import json
 import secrets
 import socket
 import time
@@ -47,10 +48,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from . import sql
 from .models import (
     ApiClient,
     DeliveryStatus,
@@ -161,11 +163,13 @@ def _enabled_subscriptions() -> list[tuple[int, list[str]]]:
     """(id, event types) of every enabled subscription: a handful of rows, filtered in Python
     (JSON `contains` is not available on SQLite). Not cached, so a subscription's changes
     apply to the very next event in every process."""
-    return list(
-        WebhookSubscription.objects.filter(active=True, disabled_at__isnull=True)
-        .order_by()
-        .values_list("id", "events")
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql.enabled_subscriptions_sql(), [True])
+        rows = cursor.fetchall()
+    return [
+        (pk, json.loads(events) if isinstance(events, str | bytes) else events)
+        for pk, events in rows
+    ]
 
 
 def _deliveries(

@@ -15,7 +15,7 @@ from messaging.keyword_replies import GATE_EXEMPT_REASONS
 from messaging.models import HoldReason, MessageKind, MessageStatus, OutboundMessage
 from messaging.models.outbound import WAITING
 from messaging.services import cancel_waiting_messages
-from tests.factories import create_contact, create_program
+from tests.factories import create_api_client, create_contact, create_program
 
 pytestmark = pytest.mark.django_db
 
@@ -109,3 +109,25 @@ def test_the_sent_update_writes_what_the_guarded_orm_update_writes():
         by_orm.refresh_from_db()
         assert [getattr(by_sql, f) for f in fields] == [getattr(by_orm, f) for f in fields]
         assert (by_sql.status == "sent") == still_ours
+
+
+def test_the_subscription_statement_reads_what_the_orm_filter_reads():
+    from messaging.models import WebhookSubscription
+    from messaging.outbound_webhooks import _enabled_subscriptions
+
+    client, _key = create_api_client(scopes=["consent:read"])
+    for active, disabled_at in itertools.product([True, False], [None, timezone.now()]):
+        WebhookSubscription.objects.create(
+            client=client,
+            url="https://partner.example/hook",
+            events=["consent.opted_out"],
+            active=active,
+            disabled_at=disabled_at,
+        )
+    expected = list(
+        WebhookSubscription.objects.filter(active=True, disabled_at__isnull=True)
+        .order_by("pk")
+        .values_list("id", "events")
+    )
+    assert sorted(_enabled_subscriptions()) == expected
+    assert len(expected) == 1
