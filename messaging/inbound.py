@@ -1,64 +1,14 @@
 """Handle one incoming SMS: store it raw, once, and do what it asks.
 
-Entry point: `inbound_receive(params=...)`, called by the webhook view after the signature is
-checked, with the POST parameters exactly as Twilio sent them. It returns the reply text ("" for
-none), which the view wraps in TwiML.
-
-Once, and only once
-    The `InboundMessage` row (unique `provider_sid`) is inserted *first*, in the same transaction
-    as everything the message causes. A retried webhook (same MessageSid) fails that insert and
-    gets the `reply` stored by the first delivery; on PostgreSQL the second insert waits for the
-    first transaction, so even concurrent retries see its committed reply. A failure rolls the
-    whole message back and Twilio's retry processes it afresh.
-
-Routing, in this order (`messaging.keywords.assess` decides the intent)
-    ``opt_out``  certain revocation (STOP, "stop texting me"): revoke every program of the sender
-                 (`sender.programs`; the carrier blocks the whole number anyway). STOPALL, the
-                 ``SMS_REVOKE_ALL`` setting, or a sender without programs widen it to
-                 `revoke_all` (every program, plus a suppression). Waiting messages are cancelled
-                 by `consent_revoke` in this transaction. Reply: the opt-out confirmation.
-    ``help``     HELP/INFO, from anyone: the help text. No consent change.
-    join word    a program's `join_keywords` (the whole message, any case): opt in to it.
-    ``opt_in``   YES/SÍ with a pending double opt-in confirms it; START/UNSTOP (and a YES with
-                 nothing pending) re-opt-in the sender's programs the contact had opted out of.
-                 Both lift an all-program `opt_out_all`/`carrier_21610` suppression. Reply: the
-                 opt-in confirmation. With nothing to do, the message goes to the conversation.
-    review       a *likely* revocation ("not interested"): a `RevocationReview` due in 10
-                 business days, and the message goes to the conversation.
-    other        the conversation (opened or reopened) for a person; a support keyword
-                 (``SMS_SUPPORT_KEYWORDS``) too. Outside business hours an optional
-                 acknowledgement (``SMS_AFTER_HOURS_REPLY``), at most once per conversation per
-                 night.
-
-A number with no sender
-    Twilio signs only for numbers of our account, so a message to one that is not set up as a
-    sender is still to us (`messaging.unconfigured`): a revocation revokes every program for
-    the person's number and suppresses it, answered with a confirmation naming
-    ``SMS_BUSINESS_NAME``; HELP gets a generic help text; a likely revocation is reviewed; and
-    each message raises the ``unconfigured_number`` operator alert (`messaging.alerts`).
-
-Storable
-    Parameters are made storable first (`config.lib.text.storable_params`: NUL and lone surrogates
-    become U+FFFD), so a revocation is never lost to a character the database refuses. A
-    MessageSid longer than 64 characters is refused (400), never truncated.
-
-One reply, and who sends it (`messaging.keyword_replies`)
-    Every reply is one message, even when several programs are concerned: the texts of the
-    programs involved, one per brand (the first program of each brand, in sender order), joined
-    by a new line. Programs of one brand share one confirmation, as they share one number.
-    When the provider already answered the keyword (`messaging.provider_keywords`: an exact
-    STOP/HELP/START to a sender whose provider handles keywords, or any message carrying
-    `OptOutType`), we record the consent change and send nothing; the confirmation record
-    names the provider. Otherwise our reply is queued as an `OutboundMessage` (kind
-    ``auto_reply``) and sent through the provider's REST API by the dispatcher; its
-    `ConsentConfirmation` rows are written when the provider accepts it. The webhook's TwiML
-    answer is always empty. `OptOutType` overrides our classification (a custom Advanced
-    Opt-Out word with OptOutType=STOP is an opt-out).
-
-Speed (docs/performance.md#web): senders and their programs are cached per process for
-`SENDER_CACHE_SECONDS`; the rows written here on every message go through `inbound_store` in
-plain SQL. A STOP is one transaction: the contact look-up, the inbound row, `consent_revoke`
-(lock, ledger event, state, waiting messages) and the reply with its event and confirmation.
+`inbound_receive(params=...)` takes the POST parameters exactly as Twilio sent them (signature
+already checked) and returns the reply text for the TwiML answer ("" for none). Contract:
+- the `InboundMessage` row (unique `provider_sid`) is inserted first, in the one transaction
+  holding everything the message causes; a retried MessageSid gets the first delivery's reply;
+- an opt-out is recorded, and waiting messages cancelled, before the transaction commits;
+- a message to a number with no sender is still handled (`messaging.unconfigured`);
+- parameters are made storable first, so no revocation is lost to a character the database
+  refuses.
+Routing by intent, replies and the number-without-sender case: docs/inbound.md.
 """
 
 from __future__ import annotations
