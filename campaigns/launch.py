@@ -1,22 +1,12 @@
 """What launching a campaign will do, shown before the marketer confirms (`launch_summary`).
 
-Nothing here decides eligibility on its own: the recipients and the reasons the others are left
-out come from the fan-out's own SELECT (`fanout.fanout_queryset`) and its own verdict
-(`campaigns.sql.verdict_sql`), grouped instead of inserted. The summary reads at most `SAMPLE_LIMIT`
-audience rows (by contact id, an index); a bigger audience is scaled from the planner's row
-estimate on PostgreSQL (said "about"), or reported as "more than" the limit.
-
-Segments per message are the worst case over the tokens: every token filled with the longest
-plausible value the template's content checks use (`CheckConfig.token_max_lengths`, e.g. a
-first name of 12 characters, 20 for other tokens, dates at their longest format), measured by
-the templates app's encoding (exactly Twilio's calculator). Values are GSM-7 letters; a name
-with a character outside GSM-7 (ç, ë, an emoji) makes that one message UCS-2, shown as the
-"up to" figure. Cost = segments times `settings.SMS_PRICE_PER_SEGMENT` for the senders' kinds
-(senders share recipients evenly, as fan-out assigns them).
-
-Quiet hours are forecast for up to `QUIET_SAMPLE` eligible recipients with the sending policy
-dispatch applies (`messaging.policy.next_allowed_at`, at each one's send time: the start, or
-their local send time for a local-time campaign).
+Contract: nothing here decides eligibility. Recipients and exclusion reasons come from fan-out's
+own SELECT and verdict (`fanout.fanout_queryset`, `campaigns.sql`), grouped instead of inserted,
+over at most `SAMPLE_LIMIT` audience rows (a bigger audience is scaled from PostgreSQL's row
+estimate and said "about"). Segments are the worst case with every token at its longest
+plausible value (`CheckConfig.token_max_lengths`); cost is segments times
+`settings.SMS_PRICE_PER_SEGMENT`. Quiet hours are forecast for up to `QUIET_SAMPLE` eligible
+recipients with the policy dispatch applies.
 """
 
 from __future__ import annotations
