@@ -530,7 +530,7 @@ class _Pack:
                 "disclosures": self.disclosure_checks,
                 "revocations": self.revocation_rows,
                 "suppressions": len(suppressions),
-                "active_suppressions": sum(1 for s in suppressions if s.lifted_at is None),
+                "active_suppressions": sum(1 for s in suppressions if s.is_active),
             },
         )
 

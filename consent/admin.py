@@ -217,7 +217,7 @@ class ContactAdmin(PhoneSearchMixin, BigTableAdmin):
         extra_context = extra_context or {}
         if contact is not None:
             suppressions = contact_suppressions(contact)
-            active = [s for s in suppressions if s.lifted_at is None]
+            active = [s for s in suppressions if s.is_active]
             overview = consent_overview(contact)
             for row in overview:
                 # A suppression outranks the program's consent status: say so on its row.

@@ -15,7 +15,7 @@ from datetime import datetime
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, models
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.functions import Length
 from django.db.models.lookups import Exact
 from django.utils import timezone
@@ -60,6 +60,24 @@ class Channel(models.TextChoices):
     EMAIL = "email", "E-mail"
 
 
+class ContactQuerySet(models.QuerySet):
+    def eligible_for(
+        self, program: Program, message_type: str | None = None, at: datetime | None = None
+    ) -> ContactQuerySet:
+        """Contacts the gate would let `program` send a `message_type` message to at `at`
+        (default now), as one set-based query: a number, an opt-in, no suppression in force.
+        tests/consent/test_can_message.py holds it to `consent.selectors.can_message`."""
+        if not program.active or not program.covers(message_type or program.message_type):
+            return self.none()
+        consented = ConsentState.objects.filter(
+            contact=OuterRef("pk"), program=program, status=ConsentStatus.OPTED_IN
+        )
+        suppressed = Suppression.objects.suppressing(OuterRef("phone_hash"), program, at)
+        return (
+            self.filter(phone__isnull=False).filter(Exists(consented)).exclude(Exists(suppressed))
+        )
+
+
 class Contact(models.Model):
     """A person we may text, keyed by their number in E.164.
 
@@ -98,6 +116,8 @@ class Contact(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
     erased_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = ContactQuerySet.as_manager()
 
     class Meta:
         ordering = ["-id"]
@@ -180,6 +200,19 @@ class Program(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def covers(self, message_type: str) -> bool:
+        """Whether this program's consent covers `message_type` messages.
+
+        Customer care (answering someone's own message) needs no opt-in, only no opt-out; a
+        marketing consent also covers informational messages of the same program, never the
+        reverse (docs/rules.md#consent-and-eligibility).
+        """
+        if message_type == MessageType.CUSTOMER_CARE:
+            return True
+        if message_type == MessageType.TRANSACTIONAL:
+            return self.message_type in (MessageType.TRANSACTIONAL, MessageType.MARKETING)
+        return self.message_type == message_type
 
     def clean(self) -> None:
         keywords = self.join_keywords or []

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection, models
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from config.lib.process_cache import ProcessCache
@@ -20,7 +20,6 @@ from . import sql
 from .models import (
     ConsentEvent,
     ConsentKind,
-    ConsentState,
     ConsentStatus,
     Contact,
     MessageType,
@@ -66,19 +65,6 @@ class Decision:
 
     def __bool__(self) -> bool:
         return self.allowed
-
-
-def _covers(program: Program, message_type: str) -> bool:
-    """Which message types a program's consent covers.
-
-    Customer care (answering someone's own message) needs no opt-in, only no opt-out; a
-    marketing consent also covers informational messages of the same program, never the reverse.
-    """
-    if message_type == MessageType.CUSTOMER_CARE:
-        return True
-    if message_type == MessageType.TRANSACTIONAL:
-        return program.message_type in (MessageType.TRANSACTIONAL, MessageType.MARKETING)
-    return program.message_type == message_type
 
 
 def _standing(e164: str, program: Program, at: datetime) -> tuple[str | None, bool, bool]:
@@ -141,7 +127,7 @@ def can_message(
         return Decision(False, Reason.INVALID_PHONE)
     if not program.active:
         return Decision(False, Reason.PROGRAM_INACTIVE, e164)
-    if not _covers(program, message_type):
+    if not program.covers(message_type):
         return Decision(False, Reason.MESSAGE_TYPE_NOT_COVERED, e164)
     status, began, suppressed = _standing(e164, program, at)
     if suppressed:
@@ -162,20 +148,8 @@ def can_message(
 def eligible_contacts(
     program: Program, message_type: str | None = None, at: datetime | None = None
 ) -> QuerySet[Contact]:
-    """Contacts `can_message` would allow now, as one set-based query (for audiences, fan-out)."""
-    message_type = message_type or program.message_type
-    if not program.active or not _covers(program, message_type):
-        return Contact.objects.none()
-    at = at or timezone.now()
-    suppressed = Suppression.objects.suppressing(OuterRef("phone_hash"), program, at)
-    consented = ConsentState.objects.filter(
-        contact=OuterRef("pk"), program=program, status=ConsentStatus.OPTED_IN
-    )
-    return (
-        Contact.objects.filter(phone__isnull=False)
-        .filter(Exists(consented))
-        .exclude(Exists(suppressed))
-    )
+    """Contacts `can_message` would allow (audiences, flows): `Contact.objects.eligible_for`."""
+    return Contact.objects.eligible_for(program, message_type, at)
 
 
 #: Ledger kinds that give consent (an opt-out or a preference change never does).
@@ -225,7 +199,7 @@ def contact_suppressions(contact: Contact) -> list[Suppression]:
     entries = Suppression.objects.filter(phone_hash=contact.phone_hash).select_related(
         "program", "created_by", "lifted_by"
     )
-    return sorted(entries, key=lambda s: (s.lifted_at is not None, -s.created_at.timestamp()))
+    return sorted(entries, key=lambda s: (not s.is_active, -s.created_at.timestamp()))
 
 
 def gate(
@@ -244,7 +218,7 @@ def gate(
     """
     if not program.active:
         return Reason.PROGRAM_INACTIVE
-    if not _covers(program, message_type):
+    if not program.covers(message_type):
         return Reason.MESSAGE_TYPE_NOT_COVERED
     moment = connection.ops.adapt_datetimefield_value(at or timezone.now())
     with connection.cursor() as cursor:
