@@ -41,9 +41,9 @@ from common import (  # noqa: E402
 )
 
 # The app's modules need the app registry, hence after setup().
-from consent.models import Program  # noqa: E402
+from consent.models import Program, Suppression  # noqa: E402
 from consent.phones import phone_hash  # noqa: E402
-from consent.selectors import active_suppressions, can_message, eligible_contacts  # noqa: E402
+from consent.selectors import can_message, eligible_contacts  # noqa: E402
 from tests.factories import create_program  # noqa: E402
 
 CONTACTS = int(os.environ.get("BENCH_CONTACTS", 1_000_000))
@@ -131,7 +131,9 @@ def generate(contacts: int) -> Program:
 
 def suppression_plan(program: Program) -> str:
     """The top plan node of the suppression check `can_message` makes (an index scan, ideally)."""
-    query = active_suppressions(phone_hash("+14152000011"), program, timezone.now()).values("id")
+    query = Suppression.objects.suppressing(
+        phone_hash("+14152000011"), program, timezone.now()
+    ).values("id")
     sql, params = query.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN {sql}", params)

@@ -24,8 +24,8 @@ What it does:
    PostgreSQL, the stand-in and whatever else runs); checks every queued message was accepted
    exactly once.
 
-Goal: >= 1,000 messages/s (shared/PERF.md: django-q2 tops out near 1,350 trivial tasks/s with
-Redis, so dispatch works in batches of `SMS_DISPATCH_BATCH`).
+Goal: >= 1,000 messages/s (docs/performance.md#tasks-django-q2: django-q2 tops out near
+1,350 trivial tasks/s with Redis, so dispatch works in batches of `SMS_DISPATCH_BATCH`).
 
 With BENCH_MODES=breakdown it runs one worker in the bench's own process, each step timed
 (wall and CPU per message, and the PostgreSQL backend's and the stand-in's CPU): where the

@@ -1,7 +1,7 @@
 """Throughput of `messaging.sending_rules.next_allowed_at` with a warm `RuleBook`, one core, no DB.
 
 Run from the project root: `.venv/bin/python bench/bench_policy.py`. The rulebook holds the rules
-seeded by migration 0002 (shared/DOMAIN.md §4), built from the migration's own list, so no
+seeded by migration 0002 (docs/rules.md), built from the migration's own list, so no
 database is needed. Recipients are unsaved contacts, one per NANP area code phonenumbers knows
 (some with an address state, some with their own time zone), messaged by a marketing program at
 four moments (evening, night, Sunday morning, midday); the caches are warmed first, as they are

@@ -1,39 +1,10 @@
 """The consent evidence pack: one ZIP that answers "did this number consent, and was every
 message within that consent?", for a lawyer, a carrier or the person.
 
-It lives in `campaigns` because it reads every layer below: the consent ledger and disclosures
-(`consent`), messages, replies, delivery and reassigned-number checks (`messaging`), and the
-flows that sent the opt-in confirmation and the monthly reminders (`campaigns`). Nothing below
-imports it.
-
-Contents (every file but the manifest is listed in it with its SHA-256)::
-
-    manifest.json            the number, when and by whom the pack was made, each file's hash
-    summary.html             a printable summary for people
-    contact.json             the contact (without personal fields once erased)
-    ledger.jsonl             every consent event with its full provenance and confirmation
-    disclosures.json         each disclosure used: version, dates, stored and recomputed hash
-    disclosures/<slug>-v<n>.txt   each disclosure's text exactly as shown
-    consent_messages.json    per event: the double opt-in request and reply, the opt-in
-                             confirmation; the monthly reminders sent
-    revocations.json         per opt-out: received, recorded, waiting messages cancelled,
-                             confirmation sent, the business-day deadline and whether it was met
-    messages.jsonl           every message sent (or not): the gate's decision (status, reason),
-                             each step (holds for quiet hours and caps, releases, hand-off,
-                             delivery), the provider's status callbacks
-    inbound.jsonl            every message received, with what it was read as and our answer
-    reassigned_checks.jsonl  every reassigned-number check with its answer
-    suppressions.json        suppressions of the number (by its hash, so erased ones too)
-    registration_snapshots.json  each registration snapshot in force when a marketing
-                             message was sent (messages.jsonl refers to them by id)
-    hash_chain.json          the number's links of the ledger's hash chain, with the content
-                             each hash covers, and the daily root covering them
-                             (`evidence_proofs`); `evidence_verify` recomputes them
-
-Built streaming: each file is written into the ZIP as it is read, messages in chunks of
-`CHUNK` rows with their events and callbacks fetched per chunk, so memory stays flat however
-many messages a number has. Purged message bodies appear as their SHA-256 (kept by the purge).
-Making a pack is recorded as an `EvidencePack` row (who, when, which number, manifest hash).
+`evidence_pack_write(...)` streams the ZIP with memory flat in the number of messages, lists every
+file's SHA-256 in `manifest.json`, and records who made it (`EvidencePack`). It lives in
+`campaigns` because it reads every layer below (consent, messaging, flows); nothing imports it.
+The files and what each holds: docs/evidence-pack.md.
 """
 
 from __future__ import annotations
@@ -58,6 +29,7 @@ from consent.models import (
     ConsentConfirmation,
     ConsentEvent,
     ConsentKind,
+    ConsentStatus,
     Contact,
     Disclosure,
     MessageType,
@@ -372,7 +344,12 @@ class _Pack:
             what = {
                 ConsentKind.OPT_IN_CONFIRMED: "double opt-in reply",
                 ConsentKind.OPT_OUT: "opt-out",
-            }.get(e.kind, "opt-in" if e.resulting_status != "pending" else "double opt-in request")
+            }.get(
+                e.kind,
+                "opt-in"
+                if e.resulting_status != ConsentStatus.PENDING
+                else "double opt-in request",
+            )
             rows.append(
                 {
                     "event_id": e.pk,
@@ -577,7 +554,7 @@ class _Pack:
                 "disclosures": self.disclosure_checks,
                 "revocations": self.revocation_rows,
                 "suppressions": len(suppressions),
-                "active_suppressions": sum(1 for s in suppressions if s.lifted_at is None),
+                "active_suppressions": sum(1 for s in suppressions if s.is_active),
             },
         )
 

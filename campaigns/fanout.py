@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import (
     BigIntegerField,
     BooleanField,
@@ -37,10 +37,17 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Concat, Mod, Trim
 from django.utils import timezone
 
-from consent.models import ConsentState, FrequencyPreference, MessageType, Suppression
+from consent.models import (
+    ConsentState,
+    ConsentStatus,
+    FrequencyPreference,
+    MessageType,
+    Suppression,
+)
 from messaging.models import BlockReason, MessageKind, MessageStatus, OutboundMessage
 from templates.rendering import CONTACT_FIELDS, compile_template
 
+from . import sql
 from .audiences import audience_contacts
 from .models import Campaign, CampaignVariant, ScheduleKind
 
@@ -174,13 +181,7 @@ def fanout_queryset(campaign: Campaign) -> QuerySet:
             .order_by()
             .values("status")[:1]
         ),
-        m_suppressed=Exists(
-            Suppression.objects.filter(
-                Q(program__isnull=True) | Q(program=program),
-                phone_hash=OuterRef("phone_hash"),
-                lifted_at__isnull=True,
-            )
-        ),
+        m_suppressed=Exists(Suppression.objects.suppressing(OuterRef("phone_hash"), program)),
     )
     qs = _with_frequency_verdict(qs, program, campaign_start(campaign))
     bodies, missing_by_variant, bound = [], [], 0
@@ -228,20 +229,23 @@ def fanout_queryset(campaign: Campaign) -> QuerySet:
     return qs.annotate(**columns)
 
 
-#: The gate's verdict as SQL over the inner row's columns: computed once per row, not per WHEN.
-REASON_SQL = (
-    "CASE WHEN sub.m_suppressed THEN %s WHEN sub.m_cstate = 'opted_out' THEN %s "
-    "WHEN sub.m_cstate = 'pending' THEN %s WHEN sub.m_cstate IS NULL THEN %s "
-    "WHEN sub.m_frequency THEN %s WHEN sub.m_missing THEN %s ELSE '' END"
-)
-REASON_PARAMS = [
-    BlockReason.SUPPRESSED.value,
-    BlockReason.OPTED_OUT.value,
-    BlockReason.PENDING_CONFIRMATION.value,
-    BlockReason.NO_CONSENT.value,
-    BlockReason.FREQUENCY_PREFERENCE.value,
-    BlockReason.MISSING_TOKEN.value,
-]
+def verdict_expression() -> Case:
+    """The gate's verdict over `fanout_queryset`'s columns, as an ORM expression: the rule
+    `campaigns.sql.verdict_sql` computes once per row inside the INSERT ('' = eligible)."""
+    reasons = [
+        (Q(m_suppressed=True), BlockReason.SUPPRESSED),
+        (Q(m_cstate=ConsentStatus.OPTED_OUT), BlockReason.OPTED_OUT),
+        (Q(m_cstate=ConsentStatus.PENDING), BlockReason.PENDING_CONFIRMATION),
+        (Q(m_cstate__isnull=True), BlockReason.NO_CONSENT),
+        (Q(m_frequency=True), BlockReason.FREQUENCY_PREFERENCE),
+        (Q(m_missing=True), BlockReason.MISSING_TOKEN),
+    ]
+    return Case(
+        *(When(test, then=Value(reason.value)) for test, reason in reasons),
+        default=Value(""),
+        output_field=TextField(),
+    )
+
 
 INSERT_COLUMNS = [
     ("contact_id", "m_contact"),
@@ -276,31 +280,8 @@ def fanout_batch(campaign: Campaign, *, batch_size: int = BATCH_SIZE) -> BatchRe
             return BatchResult(0, campaign.fanout_cursor, True)
         qs = fanout_queryset(campaign).filter(id__gt=campaign.fanout_cursor).order_by("id")
         aliases = [alias for _, alias in INSERT_COLUMNS]
-        verdict = ["m_cstate", "m_suppressed", "m_frequency", "m_missing"]
-        select = qs.values_list(*aliases, *verdict)[:batch_size]
-        sql, params = select.query.sql_with_params()
-        qn = connection.ops.quote_name
-        constants = list(CONSTANT_COLUMNS.items())
-        columns = [qn(c) for c, _ in INSERT_COLUMNS] + ["reason", "status"]
-        columns += [qn(c) for c, _ in constants]
-        outer = [f"sub.{qn(alias)}" for alias in aliases]
-        # Identifiers are quoted by the backend and every value travels as a parameter.
-        insert = (
-            f"INSERT INTO {qn(OutboundMessage._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
-            f"SELECT {', '.join(outer)}, {REASON_SQL}, "
-            f"CASE WHEN ({REASON_SQL}) = '' THEN %s ELSE %s END, "
-            f"{', '.join(['%s'] * len(constants))} "
-            f"FROM ({sql}) sub RETURNING {qn('contact_id')}"
-        )
-        statuses = [MessageStatus.QUEUED.value, MessageStatus.BLOCKED.value]
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                # The plan's cost makes PostgreSQL JIT-compile it, a fixed 0.25-0.9 s a batch
-                # (more with each sub-plan) that buys nothing for index probes (bench_fanout).
-                cursor.execute("SET LOCAL jit = off")
-            values = [*REASON_PARAMS, *REASON_PARAMS, *statuses, *(v for _, v in constants)]
-            cursor.execute(insert, [*values, *params])
-            ids = [row[0] for row in cursor.fetchall()]
+        select = qs.values_list(*aliases, *sql.VERDICT_COLUMNS)[:batch_size]
+        ids = sql.insert_messages(select, INSERT_COLUMNS, CONSTANT_COLUMNS)
         done = len(ids) < batch_size
         cursor_value = max(ids) if ids else campaign.fanout_cursor
         Campaign.objects.filter(pk=campaign.pk).update(fanout_cursor=cursor_value, fanout_done=done)

@@ -1,23 +1,12 @@
 """What launching a campaign will do, shown before the marketer confirms (`launch_summary`).
 
-Nothing here decides eligibility on its own: the recipients and the reasons the others are left
-out come from the fan-out's own SELECT (`fanout.fanout_queryset`) and its own verdict
-(`fanout.REASON_SQL`), read instead of inserted. The summary reads at most `SAMPLE_LIMIT`
-audience rows (the first by contact id, an index; one query, a bounded cost whatever the
-audience's size): a bigger audience is estimated, the sample's shares scaled to the planner's
-row estimate of the audience on PostgreSQL (said "about"), or reported as "more than" the limit.
-
-Segments per message are the worst case over the tokens: every token filled with the longest
-plausible value the template's content checks use (`CheckConfig.token_max_lengths`, e.g. a
-first name of 12 characters, 20 for other tokens, dates at their longest format), measured by
-the templates app's encoding (exactly Twilio's calculator). Values are GSM-7 letters; a name
-with a character outside GSM-7 (ç, ë, an emoji) makes that one message UCS-2, shown as the
-"up to" figure. Cost = segments times `settings.SMS_PRICE_PER_SEGMENT` for the senders' kinds
-(senders share recipients evenly, as fan-out assigns them).
-
-Quiet hours are forecast for up to `QUIET_SAMPLE` eligible recipients with the sending policy
-dispatch applies (`messaging.sending_rules.next_allowed_at`, at each one's send time: the start, or
-their local send time for a local-time campaign).
+Contract: nothing here decides eligibility. Recipients and exclusion reasons come from fan-out's
+own SELECT and verdict (`fanout.fanout_queryset`, `campaigns.sql`), grouped instead of inserted,
+over at most `SAMPLE_LIMIT` audience rows (a bigger audience is scaled from PostgreSQL's row
+estimate and said "about"). Segments are the worst case with every token at its longest
+plausible value (`CheckConfig.token_max_lengths`); cost is segments times
+`settings.SMS_PRICE_PER_SEGMENT`. Quiet hours are forecast for up to `QUIET_SAMPLE` eligible
+recipients with the policy dispatch applies.
 """
 
 from __future__ import annotations
@@ -36,8 +25,9 @@ from messaging.holds import local_send_at, rulebook
 from messaging.models import BlockReason
 from templates.encoding import analyze
 
+from . import sql
 from .audiences import AudienceFilterError, audience_contacts
-from .fanout import REASON_PARAMS, REASON_SQL, FanoutError, campaign_start, fanout_queryset
+from .fanout import FanoutError, campaign_start, fanout_queryset
 from .models import Campaign, ScheduleKind
 from .services import launch_problems
 
@@ -105,21 +95,15 @@ class LaunchSummary:
 def _verdicts(campaign: Campaign) -> tuple[dict[str, int], int, list[int]]:
     """(audience rows by the fan-out's verdict ("" = eligible), rows read, the first
     QUIET_SAMPLE eligible contact ids), over the first SAMPLE_LIMIT + 1 rows: one query."""
-    select = (
-        fanout_queryset(campaign)
-        .order_by("id")
-        .values_list("id", "m_cstate", "m_suppressed", "m_frequency", "m_missing")
-    )[: SAMPLE_LIMIT + 1]
-    sql, params = select.query.sql_with_params()
-    verdicts = f"SELECT sub.id, {REASON_SQL} FROM ({sql}) sub"  # noqa: S608
+    select = (fanout_queryset(campaign).order_by("id").values_list("id", *sql.VERDICT_COLUMNS))[
+        : SAMPLE_LIMIT + 1
+    ]
     counts: dict[str, int] = {}
     eligible: list[int] = []
-    with connection.cursor() as cursor:
-        cursor.execute(verdicts, [*REASON_PARAMS, *params])
-        for contact_id, reason in cursor.fetchall():
-            counts[reason] = counts.get(reason, 0) + 1
-            if reason == "" and len(eligible) < QUIET_SAMPLE:
-                eligible.append(contact_id)
+    for contact_id, reason in sql.row_verdicts(select):
+        counts[reason] = counts.get(reason, 0) + 1
+        if reason == "" and len(eligible) < QUIET_SAMPLE:
+            eligible.append(contact_id)
     return counts, sum(counts.values()), eligible
 
 

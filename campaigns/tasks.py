@@ -39,9 +39,9 @@ def start_due_campaigns() -> int:
     return started
 
 
-#: How often a subscriber of a recurring program is reminded how to stop (DOMAIN §2: at least
-#: monthly), and how long after opting in the first reminder comes: the opt-in confirmation
-#: already said how to stop.
+#: How often a subscriber of a recurring program is reminded how to stop (at least monthly:
+#: docs/rules.md#keywords-and-replies), and how long after opting in the first reminder
+#: comes: the opt-in confirmation already said how to stop.
 REMINDER_INTERVAL = timedelta(days=30)
 REMINDER_CHUNK = 1000
 

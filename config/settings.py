@@ -259,6 +259,10 @@ SMS_MAX_SEGMENTS = env.int("SMS_MAX_SEGMENTS", default=2)
 SMS_REVOKE_ALL = env.bool("SMS_REVOKE_ALL", default=False)
 # Most marketing messages one person gets in any 24 hours, across programs (empty: no cap).
 SMS_GLOBAL_MARKETING_CAP_24H = env.int("SMS_GLOBAL_MARKETING_CAP_24H", default=None)
+# Who answers "was this number reassigned?" (a class path; tests use a stand-in).
+REASSIGNED_NUMBER_CHECKER = env.str(
+    "REASSIGNED_NUMBER_CHECKER", default="messaging.reassigned.TwilioLookupChecker"
+)
 # Reassigned-number check before a marketing send to a consent older than this many days.
 REASSIGNED_CHECK_AFTER_DAYS = env.int("REASSIGNED_CHECK_AFTER_DAYS", default=90)
 # What a "no data" answer does: "send" or "hold" (hold: a person decides).
@@ -329,6 +333,12 @@ REGISTRATION_USE_CASE_MESSAGE_TYPES: dict[str, tuple[str, ...]] = {
 # The business as named in answers to a number that has no sender set up (STOP, HELP).
 SMS_BUSINESS_NAME = env.str("SMS_BUSINESS_NAME", default="Acme")
 SMS_SUPPORT_KEYWORDS = env.list("SMS_SUPPORT_KEYWORDS", default=["SUPPORT", "AGENT"])
+# Replies agents pick from in a conversation: (title, text) pairs, or texts (their own title).
+SMS_CANNED_RESPONSES = [
+    ("Thanks, on it", "Thanks for your message. We are looking into it and will reply shortly."),
+    ("Need details", "Could you tell us a little more, e.g. your order number?"),
+    ("Resolved", "Glad we could help. Reply any time if you need anything else."),
+]
 # Sent once a night to someone who writes outside business hours (empty: off).
 SMS_AFTER_HOURS_REPLY = env.str("SMS_AFTER_HOURS_REPLY", default="")
 SMS_BUSINESS_HOURS = (

@@ -222,7 +222,7 @@ class ContactAdmin(PhoneSearchMixin, BigTableAdmin):
         extra_context = extra_context or {}
         if contact is not None:
             suppressions = contact_suppressions(contact)
-            active = [s for s in suppressions if s.lifted_at is None]
+            active = [s for s in suppressions if s.is_active]
             overview = consent_overview(contact)
             for row in overview:
                 # A suppression outranks the program's consent status: say so on its row.
@@ -502,7 +502,7 @@ class ActiveFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "yes":
-            return queryset.filter(lifted_at__isnull=True)
+            return queryset.unlifted()
         if self.value() == "no":
             return queryset.filter(lifted_at__isnull=False)
         return queryset

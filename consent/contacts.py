@@ -31,11 +31,11 @@ UPSERT_FIELDS = (
 
 def number_erased(e164: str) -> bool:
     """The number was erased on a privacy request (and compliance has not lifted that)."""
-    return Suppression.objects.filter(
-        phone_hash=phone_hash(e164),
-        reason=SuppressionReason.LEGAL_REQUEST,
-        lifted_at__isnull=True,
-    ).exists()
+    return (
+        Suppression.objects.suppressing(phone_hash(e164), None)
+        .filter(reason=SuppressionReason.LEGAL_REQUEST)
+        .exists()
+    )
 
 
 def contact_upsert(

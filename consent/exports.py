@@ -2,7 +2,7 @@
 
 `stream_export(kind, fmt)` yields the file as chunks of bytes, for a `StreamingHttpResponse`
 or a management command; it never holds all rows in memory (rows are read with a server-side
-cursor or, for CSV on PostgreSQL, with ``COPY ... TO STDOUT``, ~4x faster, shared/PERF.md).
+cursor or, for CSV on PostgreSQL, with ``COPY ... TO STDOUT``, ~4x faster: docs/performance.md).
 
 Every format has the same columns and the same values:
 
@@ -43,6 +43,7 @@ from openpyxl import Workbook
 
 from config.lib.text import CONTROL_CHARACTERS, without_controls
 
+from . import sql
 from .models import ConsentEvent, ConsentKind, Program, Suppression
 
 EXPORT_KINDS = ("consent", "opt-outs", "suppressions")
@@ -55,7 +56,7 @@ EVIDENCE_RAW_TEXT = "raw_text"
 EVIDENCE_PROVIDER_MESSAGE_ID = "provider_message_id"
 
 # Rows per yielded chunk on the row-by-row paths; bytes per chunk on the COPY path. One row
-# per chunk doubles the cost of a streamed export (shared/PERF.md).
+# per chunk doubles the cost of a streamed export (docs/performance.md#exports).
 ROWS_PER_CHUNK = 2000
 CHUNK_BYTES = 256 * 1024
 XLSX_MAX_ROWS = 1_048_576  # Excel's limit per sheet, header included
@@ -85,7 +86,8 @@ def spreadsheet_text(value: str) -> str:
 
 # Column types. CODE values come from a fixed vocabulary (choices held by check constraints, hex
 # digests) and cannot start a formula: they skip the escaping, the costliest step of a COPY export.
-TEXT, CODE, TIME, NUMBER = "text", "code", "time", "number"
+TEXT, TIME = sql.TEXT, sql.TIME
+CODE, NUMBER = "code", "number"
 
 
 @dataclass(frozen=True)
@@ -363,27 +365,8 @@ def _copy_csv(rows: QuerySet, columns: tuple[Column, ...]) -> Iterator[bytes]:
     Same columns and values as `_csv_chunks`; only the quoting differs, not what a CSV reader
     gets: line ends are "\\n" and an empty string is written ``""`` (an empty field is NULL).
     """
+    statement = sql.copy_csv_sql(rows, [(c.alias, c.name, c.type) for c in columns])
     connection = connections[rows.db]
-    sql, params = rows.query.get_compiler(using=rows.db).as_sql()
-    # COPY takes no bind parameters: psycopg quotes them into the statement.
-    inner = connection.ops.compose_sql(sql, params)
-    names = [connection.ops.quote_name(c.alias) for c in columns]
-    # Leading control characters go first, in a subquery of their own (OFFSET 0 keeps the
-    # planner from folding it into the outer SELECT, which would trim each value once per use).
-    cleaned = ", ".join(
-        f"ltrim({name}, {_SQL_CONTROL_CHARACTERS}) AS {name}" if c.type == TEXT else name
-        for c, name in zip(columns, names, strict=True)
-    )
-    outer = ", ".join(
-        f"{_sql_value(c, name)} AS {connection.ops.quote_name(c.name)}"
-        for c, name in zip(columns, names, strict=True)
-    )
-    # Safe to interpolate: `inner` is the ORM's SQL with values quoted by psycopg, and the
-    # column names are this module's constants.
-    statement = (
-        f"COPY (SELECT {outer} FROM (SELECT {cleaned} FROM ({inner}) AS export "  # noqa: S608
-        "OFFSET 0) AS cleaned) TO STDOUT WITH (FORMAT csv, HEADER)"
-    )
     with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
         pending = bytearray()
         for data in copy:
@@ -393,20 +376,3 @@ def _copy_csv(rows: QuerySet, columns: tuple[Column, ...]) -> Iterator[bytes]:
                 pending.clear()
         if pending:
             yield bytes(pending)
-
-
-# CONTROL_CHARACTERS as a PostgreSQL string (octal escapes; its text never holds NUL).
-_SQL_CONTROL_CHARACTERS = "E'" + "".join(f"\\{ord(c):03o}" for c in CONTROL_CHARACTERS[1:]) + "'"
-
-
-def _sql_value(column: Column, name: str) -> str:
-    if column.type == TIME:
-        return f"""to_char({name} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
-    if column.type != TEXT:
-        return name
-    # `escape_formula` in SQL. = + - @ TAB LF CR are code points 61 43 45 64 9 10 13: ascii()
-    # is the cheapest test of a first character.
-    return (
-        f"CASE WHEN ascii({name}) IN (61, 43, 45, 64, 9, 10, 13) "
-        f"AND {name} !~ '^\\+[1-9][0-9]{{6,14}}$' THEN '''' || {name} ELSE {name} END"
-    )

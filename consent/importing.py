@@ -233,11 +233,13 @@ class BatchImport:
     def _record(self, plans: list[RowPlan], report: BatchReport) -> None:
         hashes = {p.phone: phone_hash(p.phone) for p in plans}
         erased = set(
-            Suppression.objects.filter(
+            Suppression.objects.in_force()
+            .covering(None)
+            .filter(
                 phone_hash__in=set(hashes.values()),
                 reason=SuppressionReason.LEGAL_REQUEST,
-                lifted_at__isnull=True,
-            ).values_list("phone_hash", flat=True)
+            )
+            .values_list("phone_hash", flat=True)
         )
         allowed = []
         for plan in plans:

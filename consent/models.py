@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import zoneinfo
-from functools import lru_cache
+from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, models
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.functions import Length
 from django.db.models.lookups import Exact
 from django.utils import timezone
 
-from . import ledger_hash
+from . import ledger_hash, sql
 from .phones import phone_hash
 
 
@@ -58,6 +58,24 @@ class FrequencyPreference(models.TextChoices):
 class Channel(models.TextChoices):
     SMS = "sms", "SMS"
     EMAIL = "email", "E-mail"
+
+
+class ContactQuerySet(models.QuerySet):
+    def eligible_for(
+        self, program: Program, message_type: str | None = None, at: datetime | None = None
+    ) -> ContactQuerySet:
+        """Contacts the gate would let `program` send a `message_type` message to at `at`
+        (default now), as one set-based query: a number, an opt-in, no suppression in force.
+        tests/consent/test_can_message.py holds it to `consent.selectors.can_message`."""
+        if not program.active or not program.covers(message_type or program.message_type):
+            return self.none()
+        consented = ConsentState.objects.filter(
+            contact=OuterRef("pk"), program=program, status=ConsentStatus.OPTED_IN
+        )
+        suppressed = Suppression.objects.suppressing(OuterRef("phone_hash"), program, at)
+        return (
+            self.filter(phone__isnull=False).filter(Exists(consented)).exclude(Exists(suppressed))
+        )
 
 
 class Contact(models.Model):
@@ -98,6 +116,8 @@ class Contact(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
     erased_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = ContactQuerySet.as_manager()
 
     class Meta:
         ordering = ["-id"]
@@ -180,6 +200,19 @@ class Program(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def covers(self, message_type: str) -> bool:
+        """Whether this program's consent covers `message_type` messages.
+
+        Customer care (answering someone's own message) needs no opt-in, only no opt-out; a
+        marketing consent also covers informational messages of the same program, never the
+        reverse (docs/rules.md#consent-and-eligibility).
+        """
+        if message_type == MessageType.CUSTOMER_CARE:
+            return True
+        if message_type == MessageType.TRANSACTIONAL:
+            return self.message_type in (MessageType.TRANSACTIONAL, MessageType.MARKETING)
+        return self.message_type == message_type
 
     def clean(self) -> None:
         keywords = self.join_keywords or []
@@ -445,22 +478,6 @@ def link_chains(events: list[ConsentEvent]) -> list[ConsentEvent]:
     return events
 
 
-@lru_cache(maxsize=1)
-def _head_sql() -> str:
-    """The latest (chain_seq, chain_hash) of one contact; a plain cursor statement, since it is
-    on every STOP's path (an ORM query costs ten times its SQL there; see consent/sql.py)."""
-    quote = connection.ops.quote_name
-    opts = ConsentEvent._meta
-    contact, seq, digest = (
-        quote(opts.get_field(name).column) for name in ("contact", "chain_seq", "chain_hash")
-    )
-    # Identifiers come from the model, quoted; the id is a parameter.
-    return (
-        f"SELECT {seq}, {digest} FROM {quote(opts.db_table)} "  # noqa: S608
-        f"WHERE {contact} = %s ORDER BY {seq} DESC LIMIT 1"
-    )
-
-
 def chain_heads(contact_ids: set[int]) -> dict[int, tuple[int, str]]:
     """contact id -> (chain_seq, chain_hash) of its latest event; absent: no event yet."""
     if not contact_ids:
@@ -468,7 +485,7 @@ def chain_heads(contact_ids: set[int]) -> dict[int, tuple[int, str]]:
     if len(contact_ids) == 1:  # a STOP: one index probe, backwards on (contact, chain_seq)
         [contact_id] = contact_ids
         with connection.cursor() as cursor:
-            cursor.execute(_head_sql(), [contact_id])
+            cursor.execute(sql.chain_head_sql(), [contact_id])
             row = cursor.fetchone()
         return {contact_id: (row[0], row[1])} if row else {}
     events = ConsentEvent.objects.order_by()
@@ -525,6 +542,8 @@ class ConsentState(models.Model):
     state that does not follow from its event; `manage.py consent_verify` recomputes every state
     from the ledger.
     """
+
+    Status = ConsentStatus
 
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="consent_states")
     program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="consent_states")
@@ -584,12 +603,40 @@ SUPPRESSION_LIFT_FIELDS = frozenset({"lifted_at", "lifted_by", "lifted_by_id", "
 
 class SuppressionQuerySet(models.QuerySet):
     """Reads, inserts, and the two changes a suppression may undergo: being lifted once
-    (`suppression_lift`) and losing its number to an erasure (`contact_erase`)."""
+    (`suppression_lift`) and losing its number to an erasure (`contact_erase`).
+
+    The suppression rule is written here once: `suppressing` (and its parts `in_force`,
+    `covering`). Every reader uses it; the gate's SQL (`consent.sql.suppressed_sql`) is held
+    equal to it by tests/consent/test_sql_statements.py.
+    """
+
+    def unlifted(self) -> SuppressionQuerySet:
+        """Entries nobody has lifted yet (the one state a lift may leave)."""
+        return self.filter(lifted_at__isnull=True)
+
+    def in_force(self, at: datetime | None = None) -> SuppressionQuerySet:
+        """Entries suppressing at `at` (default now): made by then and not lifted by then."""
+        at = at or timezone.now()
+        return self.filter(Q(lifted_at__isnull=True) | Q(lifted_at__gt=at), created_at__lte=at)
+
+    def covering(self, program: Program | int | None) -> SuppressionQuerySet:
+        """Entries that apply to `program`: those for every program and those for it.
+        `None` (or an outer reference) asks about every program only."""
+        if program is None:
+            return self.filter(program__isnull=True)
+        return self.filter(Q(program__isnull=True) | Q(program=program))
+
+    def suppressing(
+        self, hashed: str | models.Expression, program: Program | None, at: datetime | None = None
+    ) -> SuppressionQuerySet:
+        """Is the number with hash `hashed` suppressed for `program` (None: for every program)
+        at `at`? Non-empty when it is. `hashed` may be an `OuterRef` for set-based reads."""
+        return self.in_force(at).covering(program).filter(phone_hash=hashed)
 
     def update(self, **kwargs):
         if kwargs and set(kwargs) <= SUPPRESSION_LIFT_FIELDS and kwargs.get("lifted_at"):
             # Only active ones: a lift is written once.
-            return models.QuerySet.update(self.filter(lifted_at__isnull=True), **kwargs)
+            return models.QuerySet.update(self.unlifted(), **kwargs)
         if kwargs == {"phone": None}:
             return super().update(**kwargs)
         raise LedgerImmutableError(

@@ -2,7 +2,7 @@
 
 Every way a number enters the system (forms, admin search, imports, API, webhooks) goes through
 `normalize_phone`, and numbers are stored in E.164. Parsing is done once, at the edge: never per
-send (phonenumbers costs ~16-33 µs a call, shared/PERF.md).
+send (phonenumbers costs ~16-33 µs a call: docs/performance.md#per-item-costs).
 """
 
 from __future__ import annotations

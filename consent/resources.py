@@ -44,16 +44,15 @@ from import_export.results import Error, RowResult
 from config.lib.text import without_controls
 
 from . import services
+from .contacts import number_erased
 from .models import (
     ConsentEvent,
     ConsentMethod,
     Contact,
     Disclosure,
     Program,
-    Suppression,
-    SuppressionReason,
 )
-from .phones import InvalidPhoneNumber, normalize_phone, phone_hash
+from .phones import InvalidPhoneNumber, normalize_phone
 
 REQUIRED_COLUMNS = ("phone", "program", "opted_in_at", "method", "source")
 OPTIONAL_COLUMNS = (
@@ -459,12 +458,7 @@ class ConsentImportResource(resources.ModelResource):
     # --- writing ------------------------------------------------------------------------------
 
     def _record(self, plan: RowPlan) -> tuple[ConsentEvent, bool]:
-        erased = Suppression.objects.filter(
-            phone_hash=phone_hash(plan.phone),
-            reason=SuppressionReason.LEGAL_REQUEST,
-            lifted_at__isnull=True,
-        ).exists()
-        if erased:
+        if number_erased(plan.phone):
             # Re-importing an old list must not bring back a person who asked to be erased.
             raise ValidationError(
                 {"phone": f"“{plan.phone}” is suppressed on a legal or privacy request."}

@@ -7,19 +7,19 @@ rule as a set-based queryset, for audiences and fan-out.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 
 from django.db import connection, models
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
+from config.lib.process_cache import ProcessCache
+
+from . import sql
 from .models import (
     ConsentEvent,
     ConsentKind,
-    ConsentState,
     ConsentStatus,
     Contact,
     MessageType,
@@ -30,9 +30,15 @@ from .phones import InvalidPhoneNumber, normalize_phone, phone_hash
 
 
 class Reason(models.TextChoices):
-    """Why a message may or may not go. Stable codes: the API and decision logs show them."""
+    """Why a message may or may not go: the one reason enum. Stable codes: the API, decision
+    logs and blocked messages show them.
+
+    The gate (`can_message`, `gate`) answers `OK` or one of the consent reasons; the others are
+    why messaging or campaigns refuse a message (`messaging.models.BlockReason` is this enum).
+    """
 
     OK = "ok", "Allowed"
+    # The consent gate's refusals.
     INVALID_PHONE = "invalid_phone", "Invalid phone number"
     PROGRAM_INACTIVE = "program_inactive", "Program inactive"
     MESSAGE_TYPE_NOT_COVERED = "message_type_not_covered", "Message type not covered by the program"
@@ -40,6 +46,15 @@ class Reason(models.TextChoices):
     NO_CONSENT = "no_consent", "No consent"
     PENDING_CONFIRMATION = "pending_confirmation", "Opt-in pending confirmation"
     OPTED_OUT = "opted_out", "Opted out"
+    # Refusals about the message itself, or its sending.
+    REASSIGNED = "reassigned", "Number reassigned"
+    MISSING_TOKEN = "missing_token", "Missing personalization value"
+    CONTENT_CHECK = "content_check", "Content check"
+    NOT_APPROVED = "not_approved", "Template version not approved"
+    NO_SENDER = "no_sender", "No active sender for the program"
+    CANCELLED_BY_OPT_OUT = "cancelled_by_opt_out", "Recipient opted out"
+    CAMPAIGN_CANCELLED = "campaign_cancelled", "Campaign cancelled"
+    FREQUENCY_PREFERENCE = "frequency_preference", "Over the person's chosen frequency"
 
 
 @dataclass(frozen=True)
@@ -52,40 +67,6 @@ class Decision:
         return self.allowed
 
 
-def _covers(program: Program, message_type: str) -> bool:
-    """Which message types a program's consent covers.
-
-    Customer care (answering someone's own message) needs no opt-in, only no opt-out; a
-    marketing consent also covers informational messages of the same program, never the reverse.
-    """
-    if message_type == MessageType.CUSTOMER_CARE:
-        return True
-    if message_type == MessageType.TRANSACTIONAL:
-        return program.message_type in (MessageType.TRANSACTIONAL, MessageType.MARKETING)
-    return program.message_type == message_type
-
-
-def active_suppressions(hashed: str, program: Program, at: datetime) -> QuerySet[Suppression]:
-    return Suppression.objects.filter(
-        Q(program__isnull=True) | Q(program=program),
-        Q(lifted_at__isnull=True) | Q(lifted_at__gt=at),
-        phone_hash=hashed,
-        created_at__lte=at,
-    )
-
-
-@lru_cache(maxsize=1)
-def _standing_sql() -> str:
-    contact, state = Contact._meta.db_table, ConsentState._meta.db_table
-    suppressed = _SUPPRESSED_SQL.format(table=Suppression._meta.db_table)
-    # Table names come from the models; every value is a parameter.
-    return (
-        f"SELECT s.status, s.since <= %s, {suppressed} "  # noqa: S608
-        f"FROM (SELECT %s AS phone) AS asked LEFT JOIN {contact} c ON c.phone = asked.phone "
-        f"LEFT JOIN {state} s ON s.contact_id = c.id AND s.program_id = %s"
-    )
-
-
 def _standing(e164: str, program: Program, at: datetime) -> tuple[str | None, bool, bool]:
     """(state's status, whether that state began by `at`, suppressed at `at`): one statement,
     on every consent check (the API's among them)."""
@@ -93,7 +74,7 @@ def _standing(e164: str, program: Program, at: datetime) -> tuple[str | None, bo
     hashed = phone_hash(e164)
     with connection.cursor() as cursor:
         cursor.execute(
-            _standing_sql(), [moment, hashed, program.pk, moment, moment, e164, program.pk]
+            sql.standing_sql(), [moment, hashed, program.pk, moment, moment, e164, program.pk]
         )
         status, began, suppressed = cursor.fetchone()
     return status, bool(began), bool(suppressed)
@@ -114,9 +95,9 @@ def _status_from_ledger(e164: str, program: Program, at: datetime) -> str | None
 _RECENT = timezone.timedelta(minutes=1)
 
 
-_programs: dict[str, tuple[float, Program]] = {}
 #: How long a process trusts a program it read by slug (the partner API's consent check).
 PROGRAM_CACHE_SECONDS = 15.0
+_programs: ProcessCache[Program] = ProcessCache("programs by slug", seconds=PROGRAM_CACHE_SECONDS)
 
 
 def program_by_slug(slug: str) -> Program:
@@ -125,17 +106,7 @@ def program_by_slug(slug: str) -> Program:
     For read-only answers on hot paths; an admin change shows after that long. Raises
     Program.DoesNotExist.
     """
-    now = time.monotonic()
-    cached = _programs.get(slug)
-    if cached is None or cached[0] <= now:
-        cached = (now + PROGRAM_CACHE_SECONDS, Program.objects.get(slug=slug))
-        _programs[slug] = cached
-    return cached[1]
-
-
-def forget_programs() -> None:
-    """Drop cached programs (tests; after a change that must show at once)."""
-    _programs.clear()
+    return _programs.get_or_load(slug, lambda: Program.objects.get(slug=slug))
 
 
 def can_message(
@@ -156,7 +127,7 @@ def can_message(
         return Decision(False, Reason.INVALID_PHONE)
     if not program.active:
         return Decision(False, Reason.PROGRAM_INACTIVE, e164)
-    if not _covers(program, message_type):
+    if not program.covers(message_type):
         return Decision(False, Reason.MESSAGE_TYPE_NOT_COVERED, e164)
     status, began, suppressed = _standing(e164, program, at)
     if suppressed:
@@ -177,25 +148,8 @@ def can_message(
 def eligible_contacts(
     program: Program, message_type: str | None = None, at: datetime | None = None
 ) -> QuerySet[Contact]:
-    """Contacts `can_message` would allow now, as one set-based query (for audiences, fan-out)."""
-    message_type = message_type or program.message_type
-    if not program.active or not _covers(program, message_type):
-        return Contact.objects.none()
-    at = at or timezone.now()
-    suppressed = Suppression.objects.filter(
-        Q(program__isnull=True) | Q(program=program),
-        Q(lifted_at__isnull=True) | Q(lifted_at__gt=at),
-        phone_hash=OuterRef("phone_hash"),
-        created_at__lte=at,
-    )
-    consented = ConsentState.objects.filter(
-        contact=OuterRef("pk"), program=program, status=ConsentStatus.OPTED_IN
-    )
-    return (
-        Contact.objects.filter(phone__isnull=False)
-        .filter(Exists(consented))
-        .exclude(Exists(suppressed))
-    )
+    """Contacts `can_message` would allow (audiences, flows): `Contact.objects.eligible_for`."""
+    return Contact.objects.eligible_for(program, message_type, at)
 
 
 #: Ledger kinds that give consent (an opt-out or a preference change never does).
@@ -245,26 +199,7 @@ def contact_suppressions(contact: Contact) -> list[Suppression]:
     entries = Suppression.objects.filter(phone_hash=contact.phone_hash).select_related(
         "program", "created_by", "lifted_by"
     )
-    return sorted(entries, key=lambda s: (s.lifted_at is not None, -s.created_at.timestamp()))
-
-
-#: An active suppression of the number (all programs, or this one) at a moment; parameters:
-#: phone hash, program id, the moment twice.
-_SUPPRESSED_SQL = (
-    "EXISTS (SELECT 1 FROM {table} WHERE phone_hash = %s "
-    "AND (program_id IS NULL OR program_id = %s) "
-    "AND (lifted_at IS NULL OR lifted_at > %s) AND created_at <= %s)"
-)
-
-
-def _gate_sql() -> str:
-    state = ConsentState._meta.db_table
-    suppressed = _SUPPRESSED_SQL.format(table=Suppression._meta.db_table)
-    # Table names come from the models; every value is a parameter.
-    return (
-        f"SELECT (SELECT status FROM {state} WHERE contact_id = %s AND program_id = %s), "  # noqa: S608
-        f"{suppressed}"
-    )
+    return sorted(entries, key=lambda s: (not s.is_active, -s.created_at.timestamp()))
 
 
 def gate(
@@ -277,19 +212,18 @@ def gate(
 ) -> Reason:
     """`can_message` for a known contact, in one round trip: what dispatch asks before hand-off.
 
-    Same rules and the same answer as `can_message(contact.phone, program, message_type)`
-    (tests/consent/test_gate_equivalence.py holds them together), without parsing the number.
-    One fixed statement: building it with the ORM cost 1 ms of the 2.7 ms dispatch spends per
-    message (bench/bench_dispatch.py), the statement itself 0.13 ms.
+    Same answer as `can_message(contact.phone, program, message_type)` (held together by
+    tests/consent/test_gate_equivalence.py), without parsing the number; one fixed statement
+    (`consent.sql.gate_sql`, docs/performance.md#queries-on-hot-paths).
     """
     if not program.active:
         return Reason.PROGRAM_INACTIVE
-    if not _covers(program, message_type):
+    if not program.covers(message_type):
         return Reason.MESSAGE_TYPE_NOT_COVERED
     moment = connection.ops.adapt_datetimefield_value(at or timezone.now())
     with connection.cursor() as cursor:
         cursor.execute(
-            _gate_sql(), [contact_id, program.pk, contact_phone_hash, program.pk, moment, moment]
+            sql.gate_sql(), [contact_id, program.pk, contact_phone_hash, program.pk, moment, moment]
         )
         status, suppressed = cursor.fetchone()
     if suppressed:

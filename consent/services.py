@@ -11,17 +11,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from config.lib import sql
-
 # The one upward call in the layering (see messaging.consent_effects and pyproject.toml).
 from messaging.consent_effects import cancel_waiting_messages, webhook_emit_consent
 
+from . import sql
 from .models import (
     ConsentEvent,
     ConsentKind,
@@ -242,50 +240,6 @@ def _insert_events(events: list[ConsentEvent]) -> list[ConsentEvent]:
     return events
 
 
-_STATE_COLUMNS = (
-    "contact_id",
-    "program_id",
-    "status",
-    "last_event_id",
-    "since",
-    "opted_in_at",
-    "opted_out_at",
-    "updated_at",
-)
-
-
-@lru_cache(maxsize=16)
-def _state_upsert_sql(count: int) -> tuple[str, tuple]:
-    """One upsert for `count` states; the rules of `_apply_to_states`, in SQL."""
-    quote = connection.ops.quote_name
-    table = quote(ConsentState._meta.db_table)
-    column_list, adapted = sql.columns(ConsentState, _STATE_COLUMNS)
-    col = {name: quote(ConsentState._meta.get_field(name).column) for name in _STATE_COLUMNS}
-    opted_in, opted_out = ConsentStatus.OPTED_IN.value, ConsentStatus.OPTED_OUT.value
-    # Identifiers come from the model, quoted; the statuses are the model's own constants;
-    # every value is a parameter.
-    source = sql.rows_source(ConsentState, _STATE_COLUMNS, count)
-    statement = (
-        f"INSERT INTO {table} ({column_list}) {source} "
-        f"ON CONFLICT ({col['contact_id']}, {col['program_id']}) DO UPDATE SET "
-        f"{col['status']} = excluded.{col['status']}, "
-        f"{col['last_event_id']} = excluded.{col['last_event_id']}, "
-        f"{col['since']} = excluded.{col['since']}, "
-        f"{col['updated_at']} = excluded.{col['updated_at']}, "
-        f"{col['opted_in_at']} = CASE WHEN excluded.{col['status']} <> '{opted_in}' "
-        f"THEN {table}.{col['opted_in_at']} "
-        f"WHEN {table}.{col['status']} = '{opted_in}' AND {table}.{col['opted_in_at']} IS NOT NULL "
-        f"THEN {table}.{col['opted_in_at']} ELSE excluded.{col['since']} END, "
-        f"{col['opted_out_at']} = CASE WHEN excluded.{col['status']} = '{opted_out}' "
-        f"THEN excluded.{col['since']} ELSE {table}.{col['opted_out_at']} END "
-        # A back-dated event (an old import) never overrides a newer one.
-        f"WHERE {table}.{col['since']} < excluded.{col['since']} "
-        f"OR ({table}.{col['since']} = excluded.{col['since']} "
-        f"AND {table}.{col['last_event_id']} <= excluded.{col['last_event_id']})"
-    )
-    return statement, adapted
-
-
 def _apply_to_states(events: list[ConsentEvent]) -> None:
     """Each event becomes its program's current state unless a newer event already is.
 
@@ -314,21 +268,9 @@ def _apply_to_states(events: list[ConsentEvent]) -> None:
         }
         for event in events
     ]
-    statement, adapted = _state_upsert_sql(sql.shape(len(rows)))
+    statement, adapted = sql.state_upsert_sql(sql.shape(len(rows)))
     with connection.cursor() as cursor:
-        cursor.execute(statement, sql.parameters(ConsentState, adapted, _STATE_COLUMNS, rows))
-
-
-@lru_cache(maxsize=2)
-def _lock_sql(for_update: bool) -> str:
-    quote = connection.ops.quote_name
-    opts = Contact._meta
-    phone, erased = (quote(opts.get_field(f).column) for f in ("phone", "erased_at"))
-    # Identifiers come from the model, quoted; the id is a parameter.
-    return (
-        f"SELECT {phone}, {erased} IS NOT NULL FROM {quote(opts.db_table)} "  # noqa: S608
-        f"WHERE {quote(opts.pk.column)} = %s" + (" FOR UPDATE" if for_update else "")
-    )
+        cursor.execute(statement, sql.parameters(ConsentState, adapted, sql.STATE_COLUMNS, rows))
 
 
 def _locked(contact: Contact) -> Contact:
@@ -336,7 +278,9 @@ def _locked(contact: Contact) -> Contact:
     contact as it is now. The usual case (same number, not erased) costs one short statement
     and keeps the caller's instance; otherwise every field is read afresh."""
     with connection.cursor() as cursor:
-        cursor.execute(_lock_sql(connection.features.has_select_for_update), [contact.pk])
+        cursor.execute(
+            sql.contact_lock_sql(connection.features.has_select_for_update), [contact.pk]
+        )
         row = cursor.fetchone()
     if row is None:
         raise Contact.DoesNotExist(f"Contact #{contact.pk} does not exist.")
@@ -530,8 +474,7 @@ def consent_opt_in_many(
         if len(waves) > 1 and connection.vendor == "postgresql":
             # A state passes through the batch's earlier events on its way to the last one:
             # the state-follows-ledger check judges it at commit (consent migration 0013).
-            with connection.cursor() as cursor:
-                cursor.execute("SET CONSTRAINTS consent_state_follows_ledger DEFERRED")
+            sql.defer_state_check()
         for wave in waves:
             for chunk in _chunks(wave, 1000):
                 _apply_to_states(chunk)
@@ -750,9 +693,11 @@ def suppression_add(
     if reason not in SuppressionReason.values:
         raise ConsentError(f"“{reason}” is not a suppression reason.", code="invalid_reason")
     e164 = normalize_phone(phone)
-    existing = Suppression.objects.filter(
-        phone_hash=phone_hash(e164), program=program, reason=reason, lifted_at__isnull=True
-    ).first()
+    existing = (
+        Suppression.objects.unlifted()
+        .filter(phone_hash=phone_hash(e164), program=program, reason=reason)
+        .first()
+    )
     if existing:
         return existing
     return Suppression.objects.create(
@@ -771,9 +716,9 @@ def suppression_lift(*, suppression: Suppression, by, note: str) -> bool:
     if not note.strip():
         raise ConsentError("Say why the suppression is lifted.", code="required", field="note")
     return bool(
-        Suppression.objects.filter(pk=suppression.pk, lifted_at__isnull=True).update(
-            lifted_at=timezone.now(), lifted_by=by, lift_note=note
-        )
+        Suppression.objects.unlifted()
+        .filter(pk=suppression.pk)
+        .update(lifted_at=timezone.now(), lifted_by=by, lift_note=note)
     )
 
 

@@ -4,17 +4,13 @@ the client that holds a key (one indexed query, cached briefly per process)."""
 from __future__ import annotations
 
 import secrets
-import time
 from datetime import timedelta
-from functools import lru_cache
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from config.lib.sql import loaded
-
 from .models import ApiClient, Scope
-from .models.partners import client_cache, forget_client, hash_api_key
+from .models.partners import KEY_CACHE_SECONDS, client_cache, forget_client, hash_api_key  # noqa: F401
 
 KEY_PREFIX = "sms"
 
@@ -87,63 +83,39 @@ def api_client_revoke(*, client: ApiClient, by=None) -> bool:
 #: How stale `last_used_at` may get before a request refreshes it (saves a write per request).
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
-
-@lru_cache(maxsize=1)
-def _client_sql() -> str:
-    quote = connection.ops.quote_name
-    opts = ApiClient._meta
-    column = {f: quote(opts.get_field(f).column) for f in (*_CLIENT_FIELDS, "key_hash")}
-    last_used, revoked = (quote(opts.get_field(f).column) for f in ("last_used_at", "revoked_at"))
-    # Identifiers come from the model, quoted; every value is a parameter.
-    return (
-        f"SELECT {', '.join(column[f] for f in _CLIENT_FIELDS)}, "  # noqa: S608
-        f"{last_used} IS NULL OR {last_used} < %s FROM {quote(opts.db_table)} "
-        f"WHERE {column['key_hash']} = %s AND {revoked} IS NULL"
-    )
-
-
-_CLIENT_FIELDS = ("id", "name", "prefix", "scopes", "rate_per_minute")
+_CLIENT_FIELDS = ("id", "name", "prefix", "scopes", "rate_per_minute", "last_used_at")
 
 
 def client_for_key(key: str, now) -> tuple[ApiClient | None, bool]:
     """The active client holding `key` (None if unknown or revoked), and whether its
     `last_used_at` is older than `LAST_USED_RESOLUTION`.
 
-    One plain statement on every API request. The instance carries only what requests use
-    (id, name, prefix, scopes, rate); it is for reading, never for saving.
+    The instance carries only what requests use (id, name, prefix, scopes, rate); it is for
+    reading, never for saving. Looked up once per key per `KEY_CACHE_SECONDS` and process.
     """
-    stale_before = connection.ops.adapt_datetimefield_value(now - LAST_USED_RESOLUTION)
-    with connection.cursor() as cursor:
-        cursor.execute(_client_sql(), [stale_before, hash_api_key(key)])
-        row = cursor.fetchone()
-    if row is None:
+    client = (
+        ApiClient.objects.filter(key_hash=hash_api_key(key), revoked_at__isnull=True)
+        .only(*_CLIENT_FIELDS)
+        .first()
+    )
+    if client is None:
         return None, False
-    pk, name, prefix, scopes, rate, stale = row
-    scopes = ApiClient._meta.get_field("scopes").from_db_value(scopes, None, connection)
-    client = ApiClient(pk=pk, name=name, prefix=prefix, scopes=scopes, rate_per_minute=rate)
-    return loaded(client), bool(stale)
-
-
-#: How long a process trusts a key it has looked up. Revoking or rotating a key clears it in the
-#: process that did it; other processes refuse the old key within this many seconds.
-KEY_CACHE_SECONDS = 10.0
+    last_used = client.last_used_at
+    return client, last_used is None or last_used < now - LAST_USED_RESOLUTION
 
 
 def cached_client(key: str) -> ApiClient | None:
-    """The active client holding `key`, from this process's cache or the database."""
+    """The active client holding `key`, from this process's cache or the database (an unknown
+    or revoked key is not cached)."""
     hashed = hash_api_key(key)
-    now = time.monotonic()
-    cached = client_cache.get(hashed)
-    if cached is not None and cached[0] > now:
-        return cached[1]
-    client_cache.pop(hashed, None)
+    found, client = client_cache.lookup(hashed)
+    if found:
+        return client
     moment = timezone.now()
     client, stale = client_for_key(key, moment)
     if client is None:
         return None
     if stale:
         ApiClient.objects.filter(pk=client.pk).update(last_used_at=moment)
-    if len(client_cache) > 10_000:
-        client_cache.clear()
-    client_cache[hashed] = (now + KEY_CACHE_SECONDS, client)
+    client_cache.put(hashed, client)
     return client

@@ -11,38 +11,16 @@ This module must never import `consent.services` (directly or through another mo
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from django.db import connection
 from django.utils import timezone
 
 from consent.models import Contact, Program
 
+from . import sql
 from .keyword_replies import GATE_EXEMPT_REASONS
-from .models import BlockReason, MessageEvent, MessageKind, MessageStatus, OutboundMessage
+from .models import BlockReason, MessageEvent, MessageKind, MessageStatus
 from .models.outbound import WAITING
 from .partner_webhooks import webhook_emit_consent
-
-
-@lru_cache(maxsize=8)
-def _cancel_sql(programs: int) -> str:
-    """UPDATE waiting messages of one contact (of `programs` programs; 0: all) to cancelled."""
-    quote = connection.ops.quote_name
-    opts = OutboundMessage._meta
-    status, reason, contact, program, kind = (
-        quote(opts.get_field(name).column)
-        for name in ("status", "reason", "contact", "program", "kind")
-    )
-    marks = ", ".join(["%s"] * len(WAITING))
-    only = f" AND {program} IN ({', '.join(['%s'] * programs)})" if programs else ""
-    # A STOP confirmation or HELP reply on its way is the answer to the opt-out, not a casualty.
-    exempt = ", ".join(["%s"] * len(GATE_EXEMPT_REASONS))
-    # Identifiers come from the model, quoted; every value is a parameter.
-    return (
-        f"UPDATE {quote(opts.db_table)} SET {status} = %s, {reason} = %s "  # noqa: S608
-        f"WHERE {contact} = %s AND {status} IN ({marks}){only} "
-        f"AND NOT ({kind} = %s AND {reason} IN ({exempt})) RETURNING {quote(opts.pk.column)}"
-    )
 
 
 def cancel_waiting_messages(
@@ -61,7 +39,9 @@ def cancel_waiting_messages(
     program_ids = None if programs is None else tuple(p.pk for p in programs)
     if program_ids == ():
         return 0
-    statement = _cancel_sql(0 if program_ids is None else len(program_ids))
+    statement = sql.cancel_waiting_sql(
+        len(program_ids or ()), len(WAITING), len(GATE_EXEMPT_REASONS)
+    )
     params = [
         MessageStatus.CANCELLED,
         reason,

@@ -48,13 +48,6 @@ from .services import message_queue
 
 Status = Conversation.Status
 
-#: Used when `SMS_CANNED_RESPONSES` is not set: (title, text) pairs.
-DEFAULT_CANNED_RESPONSES: tuple[tuple[str, str], ...] = (
-    ("Thanks, on it", "Thanks for your message. We are looking into it and will reply shortly."),
-    ("Need details", "Could you tell us a little more, e.g. your order number?"),
-    ("Resolved", "Glad we could help. Reply any time if you need anything else."),
-)
-
 
 class ConversationError(ValueError):
     """A request the conversation cannot take (empty reply, nothing to answer). Nothing changed."""
@@ -73,9 +66,8 @@ class BusinessHours:
 
 
 def business_hours() -> BusinessHours:
-    """`SMS_BUSINESS_HOURS` = ("09:00", "17:00", "America/New_York") by default."""
-    value = getattr(settings, "SMS_BUSINESS_HOURS", ("09:00", "17:00", "America/New_York"))
-    return _parse_business_hours(tuple(value))
+    """Parsed `settings.SMS_BUSINESS_HOURS`: (opens, closes, zone name)."""
+    return _parse_business_hours(tuple(settings.SMS_BUSINESS_HOURS))
 
 
 @lru_cache(maxsize=8)
@@ -258,11 +250,11 @@ def conversation_reply(*, conversation: Conversation, body: str, by) -> Outbound
 
 
 def canned_responses() -> list[tuple[str, str]]:
-    """(title, text) pairs agents pick from: `SMS_CANNED_RESPONSES`, else the defaults.
+    """(title, text) pairs agents pick from: `settings.SMS_CANNED_RESPONSES`.
 
     The setting may list (title, text) pairs or plain texts (the text is its own title).
     """
-    configured = getattr(settings, "SMS_CANNED_RESPONSES", None) or DEFAULT_CANNED_RESPONSES
+    configured = settings.SMS_CANNED_RESPONSES
     responses = []
     for entry in configured:
         if isinstance(entry, str):
@@ -364,7 +356,7 @@ def review_decide(*, review: RevocationReview, revoked: bool, by, note: str = ""
 def _revoke_reviewed(review: RevocationReview, *, by, note: str, at: datetime) -> None:
     inbound = InboundMessage.objects.select_related("sender").get(pk=review.inbound_id)
     programs = list(inbound.sender.programs.order_by("pk")) if inbound.sender else []
-    revoke_all = bool(getattr(settings, "SMS_REVOKE_ALL", False)) or not programs
+    revoke_all = settings.SMS_REVOKE_ALL or not programs
     said = " ".join(inbound.body.split())[:200] or "(empty)"
     consent_services.consent_revoke(
         contact=review.contact,
@@ -392,7 +384,6 @@ def _revoke_reviewed(review: RevocationReview, *, by, note: str, at: datetime) -
 
 
 __all__ = [
-    "DEFAULT_CANNED_RESPONSES",
     "BusinessHours",
     "ConversationError",
     "HistoryItem",

@@ -47,7 +47,7 @@ from consent.models import ConsentState, MessageType
 from consent.selectors import Reason, gate
 from templates.encoding import analyze
 
-from . import throttle
+from . import sql, throttle
 from .callbacks import callbacks_apply_pending
 from .holds import policy_hold
 from .keyword_replies import accepted_confirmations_record, gate_exempt
@@ -79,16 +79,6 @@ log = logging.getLogger(__name__)
 LEASE_MARGIN = 0.25
 #: First wait after a reassigned-number look-up failed for a passing reason (then doubled).
 LOOKUP_RETRY = timedelta(minutes=15)
-
-_GATE_TO_BLOCK = {
-    Reason.NO_CONSENT: BlockReason.NO_CONSENT,
-    Reason.OPTED_OUT: BlockReason.OPTED_OUT,
-    Reason.PENDING_CONFIRMATION: BlockReason.PENDING_CONFIRMATION,
-    Reason.SUPPRESSED: BlockReason.SUPPRESSED,
-    Reason.PROGRAM_INACTIVE: BlockReason.PROGRAM_INACTIVE,
-    Reason.MESSAGE_TYPE_NOT_COVERED: BlockReason.MESSAGE_TYPE_NOT_COVERED,
-    Reason.INVALID_PHONE: BlockReason.INVALID_PHONE,
-}
 
 
 @dataclass
@@ -240,16 +230,7 @@ def _settle_sent(handed: list[Handed]) -> int:
         return 0
     leases = {item.message.pk: item.message.lease_expires_at for item in handed}
     field = OutboundMessage._meta.get_field
-    qn = connection.ops.quote_name
-    assignments = ", ".join(f"{qn(field(name).column)} = %s" for name, _ in _SENT_COLUMNS)
-    # A hold's reason is over once the message goes; a reply keeps its purpose.
-    hold_reasons = ", ".join(["%s"] * len(HoldReason.values))
-    update = (
-        f"UPDATE {qn(OutboundMessage._meta.db_table)} SET {qn('status')} = %s, "  # noqa: S608
-        f"{qn('reason')} = CASE WHEN {qn('reason')} IN ({hold_reasons}) THEN '' "
-        f"ELSE {qn('reason')} END, {qn('lease_expires_at')} = NULL, {assignments} "
-        f"WHERE {qn('id')} = %s AND {qn('status')} = %s AND {qn('lease_expires_at')} = %s"
-    )
+    update = sql.sent_update_sql(tuple(name for name, _ in _SENT_COLUMNS))
     lease_field = field("lease_expires_at")
     with transaction.atomic():
         locked = set(
@@ -492,7 +473,7 @@ class Dispatcher:
                 message_type=message.message_type,
             )
         if verdict != Reason.OK:
-            _block(message, _GATE_TO_BLOCK.get(verdict, verdict))
+            _block(message, verdict)
             return "blocked"
         try:
             result = self.backend.send(request)

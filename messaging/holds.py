@@ -16,19 +16,18 @@ The rule book is loaded from the database at most once a minute per worker.
 
 from __future__ import annotations
 
-import time as _time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from config.lib.process_cache import ProcessCache
 from consent.models import MessageType
 
 from . import sending_rules
 from .models import HoldReason, OutboundMessage
 
 LOCAL_TIME = HoldReason.LOCAL_TIME
-_RULEBOOK_TTL = 60.0
-_cache: dict[str, tuple[float, sending_rules.RuleBook]] = {}
+_rulebooks: ProcessCache[sending_rules.RuleBook] = ProcessCache("sending rules", seconds=60.0)
 
 SenderHold = Callable[[OutboundMessage, datetime], "tuple[str, datetime] | None"]
 #: Asked first, in order: may this sender carry this message now? A higher app adds its check
@@ -44,16 +43,8 @@ def sender_hold_register(check: SenderHold) -> None:
 
 
 def rulebook() -> sending_rules.RuleBook:
-    loaded = _cache.get("rulebook")
-    if loaded is None or _time.monotonic() - loaded[0] > _RULEBOOK_TTL:
-        loaded = (_time.monotonic(), sending_rules.RuleBook.from_db())
-        _cache["rulebook"] = loaded
-    return loaded[1]
-
-
-def forget_rulebook() -> None:
-    """Drop the cached rules (after compliance edits them; tests)."""
-    _cache.clear()
+    """The sending rules, read from the database at most once a minute per process."""
+    return _rulebooks.get_or_load("rulebook", sending_rules.RuleBook.from_db)
 
 
 def _local_target(message: OutboundMessage) -> datetime | None:

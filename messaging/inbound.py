@@ -1,73 +1,20 @@
 """Handle one incoming SMS: store it raw, once, and do what it asks.
 
-Entry point: `inbound_receive(params=...)`, called by the webhook view after the signature is
-checked, with the POST parameters exactly as Twilio sent them. It returns the reply text ("" for
-none), which the view wraps in TwiML.
-
-Once, and only once
-    The `InboundMessage` row (unique `provider_sid`) is inserted *first*, in the same transaction
-    as everything the message causes. A retried webhook (same MessageSid) fails that insert and
-    gets the `reply` stored by the first delivery; on PostgreSQL the second insert waits for the
-    first transaction, so even concurrent retries see its committed reply. A failure rolls the
-    whole message back and Twilio's retry processes it afresh.
-
-Routing, in this order (`messaging.keywords.assess` decides the intent)
-    ``opt_out``  certain revocation (STOP, "stop texting me"): revoke every program of the sender
-                 (`sender.programs`; the carrier blocks the whole number anyway). STOPALL, the
-                 ``SMS_REVOKE_ALL`` setting, or a sender without programs widen it to
-                 `revoke_all` (every program, plus a suppression). Waiting messages are cancelled
-                 by `consent_revoke` in this transaction. Reply: the opt-out confirmation.
-    ``help``     HELP/INFO, from anyone: the help text. No consent change.
-    join word    a program's `join_keywords` (the whole message, any case): opt in to it.
-    ``opt_in``   YES/SÍ with a pending double opt-in confirms it; START/UNSTOP (and a YES with
-                 nothing pending) re-opt-in the sender's programs the contact had opted out of.
-                 Both lift an all-program `opt_out_all`/`carrier_21610` suppression. Reply: the
-                 opt-in confirmation. With nothing to do, the message goes to the conversation.
-    review       a *likely* revocation ("not interested"): a `RevocationReview` due in 10
-                 business days, and the message goes to the conversation.
-    other        the conversation (opened or reopened) for a person; a support keyword
-                 (``SMS_SUPPORT_KEYWORDS``) too. Outside business hours an optional
-                 acknowledgement (``SMS_AFTER_HOURS_REPLY``), at most once per conversation per
-                 night.
-
-A number with no sender
-    Twilio signs only for numbers of our account, so a message to one that is not set up as a
-    sender is still to us (`messaging.unconfigured`): a revocation revokes every program for
-    the person's number and suppresses it; an exact keyword (STOP, HELP) was answered by the
-    provider, which handles keywords on every number of the account, so we add no TwiML reply
-    and record its answer; free text ("please stop texting me") gets our confirmation naming
-    ``SMS_BUSINESS_NAME``; a likely revocation is reviewed; and each message raises the
-    ``unconfigured_number`` operator alert (`messaging.alerts`).
-
-Storable
-    Parameters are made storable first (`config.lib.text.storable_params`: NUL and lone surrogates
-    become U+FFFD), so a revocation is never lost to a character the database refuses. A
-    MessageSid longer than 64 characters is refused (400), never truncated.
-
-One reply, and who sends it (`messaging.keyword_replies`)
-    Every reply is one message, even when several programs are concerned: the texts of the
-    programs involved, one per brand (the first program of each brand, in sender order), joined
-    by a new line. Programs of one brand share one confirmation, as they share one number.
-    When the provider already answered the keyword (`messaging.provider_keywords`: an exact
-    STOP/HELP/START to a sender whose provider handles keywords, or any message carrying
-    `OptOutType`), we record the consent change and send nothing; the confirmation record
-    names the provider. Otherwise our reply is queued as an `OutboundMessage` (kind
-    ``auto_reply``) and sent through the provider's REST API by the dispatcher; its
-    `ConsentConfirmation` rows are written when the provider accepts it. The webhook's TwiML
-    answer is always empty. `OptOutType` overrides our classification (a custom Advanced
-    Opt-Out word with OptOutType=STOP is an opt-out).
-
-Speed (shared/PERF.md, Web): senders and their programs are cached per process for
-`SENDER_CACHE_SECONDS`; the rows written here on every message go through `inbound_store` in
-plain SQL. A STOP is one transaction: the contact look-up, the inbound row, `consent_revoke`
-(lock, ledger event, state, waiting messages) and the reply with its event and confirmation.
+`inbound_receive(params=...)` takes the POST parameters exactly as Twilio sent them (signature
+already checked) and returns the reply text for the TwiML answer ("" for none). Contract:
+- the `InboundMessage` row (unique `provider_sid`) is inserted first, in the one transaction
+  holding everything the message causes; a retried MessageSid gets the first delivery's reply;
+- an opt-out is recorded, and waiting messages cancelled, before the transaction commits;
+- a message to a number with no sender is still handled (`messaging.unconfigured`);
+- parameters are made storable first, so no revocation is lost to a character the database
+  refuses.
+Routing by intent, replies and the number-without-sender case: docs/inbound.md.
 """
 
 from __future__ import annotations
 
 import logging
 import string
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -78,6 +25,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from config.lib.business_days import add_business_days
+from config.lib.process_cache import ProcessCache
 from config.lib.queueing import enqueue
 from config.lib.text import storable_params
 from consent import services as consent_services
@@ -155,7 +103,9 @@ class SenderInfo:
     programs: tuple[Program, ...]
 
 
-_sender_cache: dict[tuple[str, str], tuple[float, SenderInfo | None]] = {}
+_senders: ProcessCache[SenderInfo | None] = ProcessCache(
+    "senders by number", seconds=SENDER_CACHE_SECONDS
+)
 
 
 def sender_for(to_number: str, messaging_service_sid: str = "") -> SenderInfo | None:
@@ -163,24 +113,18 @@ def sender_for(to_number: str, messaging_service_sid: str = "") -> SenderInfo | 
 
     Unknown numbers are cached too, so a flood to a number we do not own costs no queries.
     """
-    key = (to_number, messaging_service_sid)
-    now = time.monotonic()
-    cached = _sender_cache.get(key)
-    if cached is not None and cached[0] > now:
-        return cached[1]
+    return _senders.get_or_load(
+        (to_number, messaging_service_sid), lambda: _load_sender(to_number, messaging_service_sid)
+    )
+
+
+def _load_sender(to_number: str, messaging_service_sid: str) -> SenderInfo | None:
     sender = Sender.objects.filter(phone_number=to_number).first() if to_number else None
     if sender is None and messaging_service_sid:
         sender = Sender.objects.filter(messaging_service_sid=messaging_service_sid).first()
-    info = None
-    if sender is not None:
-        info = SenderInfo(sender, tuple(sender.programs.order_by("pk")))
-    _sender_cache[key] = (now + SENDER_CACHE_SECONDS, info)
-    return info
-
-
-def clear_sender_cache() -> None:
-    """Forget cached senders (tests; after an admin change that must apply at once)."""
-    _sender_cache.clear()
+    if sender is None:
+        return None
+    return SenderInfo(sender, tuple(sender.programs.order_by("pk")))
 
 
 # --- Entry point ----------------------------------------------------------------------------
@@ -418,7 +362,7 @@ def _final_intent(inbound: _Inbound) -> str:
 def _opt_out(inbound: _Inbound) -> None:
     """Revoke, cancel what waits (inside `consent_revoke`), and confirm once."""
     stop_all = inbound.assessment.matched == "keyword:stopall"
-    revoke_all = stop_all or bool(getattr(settings, "SMS_REVOKE_ALL", False))
+    revoke_all = stop_all or settings.SMS_REVOKE_ALL
     # A number with no programs cannot scope a revocation: the person's wish covers everything.
     revoke_all = revoke_all or not inbound.programs
     results = consent_services.consent_revoke(
@@ -560,11 +504,8 @@ def _status(states: dict[int, ConsentState], program: Program) -> str | None:
 
 def _lift_own_suppressions(inbound: _Inbound) -> list[int]:
     """Lift the all-program suppressions the person's own opt-outs left; returns their ids."""
-    active = Suppression.objects.filter(
-        phone_hash=phone_hash(inbound.contact.phone or ""),
-        program__isnull=True,
-        reason__in=LIFTED_BY_OPT_IN,
-        lifted_at__isnull=True,
+    active = Suppression.objects.suppressing(phone_hash(inbound.contact.phone or ""), None).filter(
+        reason__in=LIFTED_BY_OPT_IN
     )
     note = f"{inbound.source()} (MessageSid {inbound.message.provider_sid})"
     return [
@@ -597,7 +538,7 @@ def _to_conversation(inbound: _Inbound, *, acknowledge: bool = True):
     )
     if _whole_word(inbound.message.body).upper() in _support_keywords():
         inbound.matched = f"support:{_whole_word(inbound.message.body).upper()}"
-    text = str(getattr(settings, "SMS_AFTER_HOURS_REPLY", "") or "").strip()
+    text = settings.SMS_AFTER_HOURS_REPLY.strip()
     if acknowledge and text and inbound.programs:
         since = after_hours_since(now)
         if since is not None and not _acknowledged_since(inbound, since):
@@ -613,7 +554,7 @@ def _to_conversation(inbound: _Inbound, *, acknowledge: bool = True):
 
 
 def _support_keywords() -> frozenset[str]:
-    words = getattr(settings, "SMS_SUPPORT_KEYWORDS", ["SUPPORT", "AGENT"])
+    words = settings.SMS_SUPPORT_KEYWORDS
     return frozenset(str(w).strip().upper() for w in words)
 
 
@@ -686,7 +627,6 @@ __all__ = [
     "MissingParameter",
     "Reply",
     "SenderInfo",
-    "clear_sender_cache",
     "combined_text",
     "inbound_receive",
     "sender_for",

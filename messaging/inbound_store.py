@@ -1,4 +1,4 @@
-"""The rows the inbound handler writes for every message, in plain SQL (`config.lib.sql`).
+"""The rows the inbound handler writes for every message, in plain SQL (`messaging.sql`).
 
 The inbound webhook must do 500 requests/s; the statements this module
 owns (the contact look-up, the inbound row, the queued reply and its event) cut the
@@ -12,15 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from django.db import connection
 
-from config.lib.sql import columns, insert, loaded, prepared, values_marks
+from config.lib.sql import insert, loaded, prepared
 from consent import services as consent_services
 from consent.models import ConsentEvent, Contact, MessageType
 
+from . import sql
 from .keyword_replies import REPLY_FIRST
 from .models import InboundMessage, MessageEvent, MessageKind, MessageStatus, OutboundMessage
 
@@ -30,13 +30,8 @@ def contact_ref(e164: str) -> Contact:
 
     That is all the handler needs; the consent services re-read (and lock) the full row.
     """
-    opts, quote = Contact._meta, connection.ops.quote_name
-    # Identifiers come from the model, quoted; the number is a parameter.
-    table, pk = quote(opts.db_table), quote(opts.pk.column)
-    phone = quote(opts.get_field("phone").column)
-    sql = f"SELECT {pk} FROM {table} WHERE {phone} = %s"  # noqa: S608
     with connection.cursor() as cursor:
-        cursor.execute(sql, [e164])
+        cursor.execute(sql.contact_id_sql(), [e164])
         row = cursor.fetchone()
     if row is None:
         return consent_services.contact_get_or_create(phone=e164)
@@ -98,7 +93,9 @@ def reply_insert(
         },
     }
     if connection.vendor == "postgresql":
-        statement, message_fields, event_fields = _reply_sql(tuple(message), tuple(event))
+        statement, message_fields, event_fields = sql.reply_with_event_sql(
+            tuple(message), tuple(event)
+        )
         params = [
             *prepared(message_fields, tuple(message), [message]),
             *prepared(event_fields, tuple(event), [event]),
@@ -109,22 +106,3 @@ def reply_insert(
     message_id = insert(OutboundMessage, [message])[0]
     insert(MessageEvent, [{"message_id": message_id, **event}], returning=False)
     return message_id
-
-
-@lru_cache(maxsize=16)
-def _reply_sql(message_names: tuple[str, ...], event_names: tuple[str, ...]):
-    """The reply and its event in one PostgreSQL statement."""
-    quote = connection.ops.quote_name
-    message_columns, message_fields = columns(OutboundMessage, message_names)
-    event_columns, event_fields = columns(MessageEvent, event_names)
-    message_id = quote(OutboundMessage._meta.pk.column)
-    event_message = quote(MessageEvent._meta.get_field("message").column)
-    marks = ", ".join(["%s"] * len(event_names))
-    # Identifiers come from the models, quoted; every value is a parameter.
-    statement = (
-        f"WITH m AS (INSERT INTO {quote(OutboundMessage._meta.db_table)} ({message_columns}) "  # noqa: S608
-        f"VALUES {values_marks(len(message_names), 1)} RETURNING {message_id} AS id), "
-        f"e AS (INSERT INTO {quote(MessageEvent._meta.db_table)} ({event_message}, "
-        f"{event_columns}) SELECT m.id, {marks} FROM m)"
-    )
-    return f"{statement} SELECT id FROM m", message_fields, event_fields  # noqa: S608

@@ -1,4 +1,6 @@
-"""Reassigned numbers (shared/DOMAIN.md §6): ask whether a number changed hands, keep the proof.
+"""Reassigned numbers: ask whether a number changed hands, keep the proof.
+
+The rules: docs/rules.md#reassigned-numbers.
 
 A number we hold consent for may have been disconnected and given to someone else since. The
 question is always "was this number disconnected after this date?" (the consent date or the
@@ -89,7 +91,6 @@ PERMANENT_LOOKUP_ERRORS: dict[int, str] = {
 }
 #: After a 60606 (an account-wide answer) this process stops asking for a while.
 PACKAGE_DISABLED_PAUSE = timedelta(hours=1)
-DEFAULT_CHECKER = "messaging.reassigned.TwilioLookupChecker"
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,7 @@ def _checker_class(path: str) -> type[Checker]:
 
 
 def default_checker() -> Checker:
-    return _checker_class(getattr(settings, "REASSIGNED_NUMBER_CHECKER", DEFAULT_CHECKER))()
+    return _checker_class(settings.REASSIGNED_NUMBER_CHECKER)()
 
 
 def check_reassigned(

@@ -1,4 +1,4 @@
-"""When a message may reach its recipient: quiet hours and frequency caps (shared/DOMAIN.md §4).
+"""When a message may reach its recipient: quiet hours and frequency caps (docs/rules.md).
 
 Dispatch asks this for every message right before hand-off, thousands of times a second, so the
 active rules are read once per batch into a `RuleBook` and everything else is a pure function of
@@ -171,7 +171,7 @@ class RuleBook:
         rows = QuietHoursRule.objects.filter(active=True)
         return cls(
             (Rule.from_model(row) for row in rows),
-            global_marketing_cap=getattr(settings, "SMS_GLOBAL_MARKETING_CAP_24H", None),
+            global_marketing_cap=settings.SMS_GLOBAL_MARKETING_CAP_24H,
         )
 
     def applicable(
@@ -375,7 +375,7 @@ def recipient_time_zones(contact: Contact) -> frozenset[str]:
 def recipient_jurisdictions(contact: Contact) -> frozenset[str]:
     """Always "US", plus the state(s) of the contact's address and of their number's area code.
 
-    DOMAIN §4 says FL, OK, CT and TX presume an in-state area code means a resident. We make that
+    FL, OK, CT and TX presume an in-state area code means a resident. We make that
     presumption for every state (only states with a rule change anything): presuming too much
     only delays a message, presuming too little can break a state's law.
     """

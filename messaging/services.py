@@ -16,10 +16,11 @@ from django.utils import timezone
 
 from config.lib.queueing import enqueue
 from consent import services as consent_services
-from consent.models import Contact, Program, SuppressionReason
+from consent.models import ConsentMethod, Contact, Program, SuppressionReason
 from consent.phones import normalize_phone
 from consent.selectors import can_message
 from templates.encoding import analyze
+from templates.models import VersionStatus
 from templates.rendering import MissingTokenError, contact_token_values, token_values
 
 from .holds import policy_hold
@@ -101,7 +102,7 @@ def message_queue(
     decision = can_message(contact.phone or "", program, message_type)
     if not decision.allowed:
         reason = decision.reason
-    elif template_version is not None and template_version.status != "approved":
+    elif template_version is not None and template_version.status != VersionStatus.APPROVED:
         reason = BlockReason.NOT_APPROVED
     elif sender is None:
         reason = BlockReason.NO_SENDER
@@ -169,7 +170,7 @@ def message_send(
     as ``{"api_client": pk}``: the API shows a client only the messages it sent.
     """
     e164 = normalize_phone(phone)
-    if template_version.status != "approved":
+    if template_version.status != VersionStatus.APPROVED:
         raise SendError(
             f"Version {template_version.pk} of “{template_version.template}” is "
             f"{template_version.get_status_display().lower()}; only approved versions are sent.",
@@ -279,7 +280,7 @@ def apply_error_side_effects(message: OutboundMessage, error_code: int | None) -
             contact=message.contact,
             revoke_all=True,
             programs=[message.program],
-            method="carrier",
+            method=ConsentMethod.CARRIER,
             source=f"twilio error 21610 sending message #{message.pk}",
             evidence=evidence,
             recorded_by_label=label,

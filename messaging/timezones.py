@@ -2,8 +2,8 @@
 
 Pure lookups with no database, used by `messaging.sending_rules` to decide quiet hours. Every source
 here is a presumption, so callers take the *union* of what the sources say and send only when
-every zone allows it (shared/DOMAIN.md §4): a wrong extra zone delays a message, a missing one
-could wake someone up.
+every zone allows it (docs/rules.md#quiet-hours-and-frequency-caps): a wrong extra zone
+delays a message, a missing one could wake someone up.
 
 - States (and DC, the territories) map to the IANA zones in use anywhere in them. One
   representative zone per distinct rule set (America/Denver for Mountain with DST, not

@@ -72,18 +72,13 @@ def admin_login(page, live_server, username: str, password: str = "pw") -> None:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_rulebook():
-    from campaigns.registrations.gate import forget_coverage
-    from consent.selectors import forget_programs
-    from messaging.holds import forget_rulebook
-    from messaging.models.partners import forget_client
+def _fresh_process_caches():
+    """Every per-process cache (senders, rules, programs, API keys) starts and ends empty."""
+    from config.lib.process_cache import clear_all
 
-    forgets = (forget_rulebook, forget_programs, forget_client, forget_coverage)
-    for forget in forgets:
-        forget()
+    clear_all()
     yield
-    for forget in forgets:
-        forget()
+    clear_all()
 
 
 @pytest.fixture(autouse=True)

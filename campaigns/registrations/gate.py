@@ -9,10 +9,11 @@ worker.
 from __future__ import annotations
 
 import logging
-import time as _time
 from datetime import datetime, timedelta
 
 from django.conf import settings
+
+from config.lib.process_cache import ProcessCache
 
 from .models import Registration, RegistrationStatus
 from .validation import covered_message_types
@@ -22,9 +23,11 @@ log = logging.getLogger(__name__)
 UNREGISTERED_SENDER = "unregistered_sender"
 #: How long a held message waits before dispatch asks again.
 RECHECK_AFTER = timedelta(minutes=15)
-_TTL = 60.0
-_cache: dict[str, tuple[float, frozenset[tuple[int, int, str]]]] = {}
-_warned: set[tuple[int, int, str]] = set()
+_coverage: ProcessCache[frozenset[tuple[int, int, str]]] = ProcessCache(
+    "registration coverage", seconds=60.0
+)
+#: (sender, program, type) already logged as unregistered by this process.
+_warned: ProcessCache[bool] = ProcessCache("unregistered senders warned", seconds=None)
 
 
 def coverage() -> frozenset[tuple[int, int, str]]:
@@ -46,17 +49,8 @@ def coverage() -> frozenset[tuple[int, int, str]]:
 
 
 def cached_coverage() -> frozenset[tuple[int, int, str]]:
-    loaded = _cache.get("coverage")
-    if loaded is None or _time.monotonic() - loaded[0] > _TTL:
-        loaded = (_time.monotonic(), coverage())
-        _cache["coverage"] = loaded
-    return loaded[1]
-
-
-def forget_coverage() -> None:
-    """Drop the cached coverage (after a registration changes; tests)."""
-    _cache.clear()
-    _warned.clear()
+    """`coverage()`, read at most once a minute per process."""
+    return _coverage.get_or_load("coverage", coverage)
 
 
 def unregistered_sender_hold(message, now: datetime) -> tuple[str, datetime] | None:
@@ -70,7 +64,7 @@ def unregistered_sender_hold(message, now: datetime) -> tuple[str, datetime] | N
         return None
     if settings.SMS_UNREGISTERED_SENDER != "hold":
         if key not in _warned:  # once per sender, program and type per worker, not per message
-            _warned.add(key)
+            _warned.put(key, True)
             log.warning(
                 "sender %s sends program %s (%s) with no approved registration (message %s)",
                 *key,

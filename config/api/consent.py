@@ -117,7 +117,7 @@ def _refuse_erased(e164: str) -> None:
 
 
 class OptInView(APIView):
-    """Record that a person opted in to a program, with the proof (DOMAIN §8).
+    """Record that a person opted in to a program, with the proof (docs/rules.md#record-keeping).
 
     A double opt-in program answers `resulting_status: pending` and queues its “reply YES”
     request; other programs are `opted_in` at once and get their opt-in confirmation text.
@@ -323,9 +323,7 @@ class ConsentLookupView(APIView):
     def get(self, request: Request, phone: str) -> Response:
         e164 = normalize_phone(phone)  # InvalidPhoneNumber -> 400 invalid_phone, field phone
         contact = Contact.objects.filter(phone=e164).first()
-        suppressed = Suppression.objects.filter(
-            phone_hash=phone_hash(e164), program__isnull=True, lifted_at__isnull=True
-        ).exists()
+        suppressed = Suppression.objects.suppressing(phone_hash(e164), None).exists()
         body = {"phone": e164, "suppressed": suppressed, "programs": _consent_rows(contact)}
         return Response(ConsentLookupSerializer(body).data)
 

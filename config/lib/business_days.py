@@ -1,8 +1,8 @@
 """US federal holidays and business-day arithmetic, for the deadline to honour a revocation.
 
-The FCC allows at most **10 business days** from receipt to honour a revocation (DOMAIN.md §1;
-the number itself is a compliance setting, passed in by the caller). Here a *business day* is a
-Monday to Friday that is not a federal holiday.
+The FCC allows at most **10 business days** from receipt to honour a revocation
+(docs/rules.md#revocation; the number itself is a compliance setting, passed in by the
+caller). Here a *business day* is a Monday to Friday that is not a federal holiday.
 
 Federal holidays are the 11 legal public holidays of 5 U.S.C. 6103(a), on the days OPM observes
 them: a holiday falling on a Saturday is observed the Friday before, on a Sunday the Monday after.

@@ -256,6 +256,4 @@ def _checked(form: PreferencesForm) -> set[str]:
 
 
 def _stopped_all(contact: Contact) -> bool:
-    return Suppression.objects.filter(
-        phone_hash=contact.phone_hash, program__isnull=True, lifted_at__isnull=True
-    ).exists()
+    return Suppression.objects.suppressing(contact.phone_hash, None).exists()

@@ -1,6 +1,6 @@
-"""Quiet-hours and frequency rules as of shared/DOMAIN.md §4. Compliance edits them in the admin.
+"""Quiet-hours and frequency rules (docs/rules.md#quiet-hours-and-frequency-caps). Compliance edits them in the admin.
 
-Unconfirmed rules ([U] in the reference) are seeded with confirmed=False, active all the same:
+Unconfirmed rules (single-source values, [U]) are seeded with confirmed=False, active all the same:
 when in doubt, the stricter window protects the recipient.
 """
 
@@ -72,7 +72,7 @@ def seed(apps, schema_editor):
                 "start": start,
                 "end": end,
                 "confirmed": confirmed,
-                "source": source or "shared/DOMAIN.md §4 [U]",
+                "source": source or "docs/rules.md, quiet hours [U]",
                 **extra,
             },
         )

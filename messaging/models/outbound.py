@@ -23,6 +23,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from consent.models import Contact, MessageType, Program
+from consent.selectors import Reason
 
 from .senders import Sender
 
@@ -62,22 +63,8 @@ class HoldReason(models.TextChoices):
     UNREGISTERED_SENDER = "unregistered_sender", "No approved registration covers the sender"
 
 
-class BlockReason(models.TextChoices):
-    NO_CONSENT = "no_consent", "No consent"
-    OPTED_OUT = "opted_out", "Opted out"
-    PENDING_CONFIRMATION = "pending_confirmation", "Opt-in pending confirmation"
-    SUPPRESSED = "suppressed", "Suppressed"
-    REASSIGNED = "reassigned", "Number reassigned"
-    MISSING_TOKEN = "missing_token", "Missing personalization value"
-    CONTENT_CHECK = "content_check", "Content check"
-    NOT_APPROVED = "not_approved", "Template version not approved"
-    INVALID_PHONE = "invalid_phone", "Invalid phone number"
-    PROGRAM_INACTIVE = "program_inactive", "Program inactive"
-    MESSAGE_TYPE_NOT_COVERED = "message_type_not_covered", "Message type not covered"
-    NO_SENDER = "no_sender", "No active sender for the program"
-    CANCELLED_BY_OPT_OUT = "cancelled_by_opt_out", "Recipient opted out"
-    CAMPAIGN_CANCELLED = "campaign_cancelled", "Campaign cancelled"
-    FREQUENCY_PREFERENCE = "frequency_preference", "Over the person's chosen frequency"
+#: Why a message was blocked or cancelled: the one reason enum, shared with the consent gate.
+BlockReason = Reason
 
 
 class MessageKind(models.TextChoices):
@@ -193,7 +180,8 @@ class OutboundMessage(models.Model):
     class Meta:
         ordering = ["-id"]
         indexes = [
-            # The dispatch claim: due rows that may still go out, nothing else (shared/PERF.md).
+            # The dispatch claim: due rows that may still go out, nothing else
+            # (docs/performance.md#queries-on-hot-paths).
             models.Index(
                 fields=["next_attempt_at"],
                 condition=Q(status__in=["queued", "held"]),

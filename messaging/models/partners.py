@@ -21,16 +21,21 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from config.lib.process_cache import ProcessCache
+
+#: How long a process trusts a key it has looked up. Revoking or rotating a key clears it in the
+#: process that did it; other processes refuse the old key within this many seconds.
+KEY_CACHE_SECONDS = 10.0
+
 #: Active clients by key hash, as this process last looked them up (`messaging.api_clients`).
-client_cache: dict[str, tuple[float, ApiClient]] = {}
+client_cache: ProcessCache[ApiClient] = ProcessCache(
+    "API clients by key", seconds=KEY_CACHE_SECONDS
+)
 
 
 def forget_client(key_hash: str | None = None) -> None:
     """Drop a cached key (after a revocation or rotation), or every cached key."""
-    if key_hash is None:
-        client_cache.clear()
-    else:
-        client_cache.pop(key_hash, None)
+    client_cache.forget(key_hash)
 
 
 class Scope(models.TextChoices):

@@ -58,7 +58,6 @@ http_logger = logging.getLogger(f"{__name__}.http")
 if http_logger.level == logging.NOTSET:
     http_logger.setLevel(logging.WARNING)
 
-DEFAULT_TIMEOUT = 10.0
 STATUS_CALLBACK_PATH = "/webhooks/twilio/status/"
 #: How many of a number's most recent messages `find_sent` reads at most.
 FIND_SENT_SCAN_LIMIT = 200
@@ -89,9 +88,9 @@ def twilio_client() -> Client:
     return _client(
         settings.TWILIO_ACCOUNT_SID,
         settings.TWILIO_AUTH_TOKEN,
-        getattr(settings, "TWILIO_API_BASE_URL", None),
-        getattr(settings, "TWILIO_LOOKUP_BASE_URL", None),
-        float(getattr(settings, "TWILIO_TIMEOUT", DEFAULT_TIMEOUT)),
+        settings.TWILIO_API_BASE_URL,
+        settings.TWILIO_LOOKUP_BASE_URL,
+        float(settings.TWILIO_TIMEOUT),
         os.getpid(),
     )
 

@@ -10,8 +10,8 @@ from playwright.sync_api import expect
 
 from campaigns.fanout import fanout_all
 from config.lib.attention import AttentionItem, attention_provider, unregister
+from config.lib.process_cache import clear_all as clear_process_caches
 from consent import services
-from messaging.inbound import clear_sender_cache
 from messaging.models import (
     Conversation,
     OutboundMessage,
@@ -41,7 +41,7 @@ def office(db, settings):
     revocation review, a disabled partner webhook, and a week of traffic."""
     settings.SMS_BACKEND = "locmem"
     settings.SMS_AFTER_HOURS_REPLY = ""
-    clear_sender_cache()
+    clear_process_caches()
     program = create_program("offers")
     mia = marketer()
     version = create_version(create_template(program, owner=mia), author=mia)
@@ -74,7 +74,7 @@ def office(db, settings):
         disabled_reason="10 failures in a row", consecutive_failures=10,
     )  # fmt: skip
     yield {"mia": mia, "campaign": campaign, "version": version}
-    clear_sender_cache()
+    clear_process_caches()
 
 
 def _home(client, user):

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from consent import services
-from consent.models import MessageType
+from consent.models import Contact, MessageType
 from consent.selectors import Reason, can_message, eligible_contacts
 from tests.factories import create_contact, create_program, opt_in
 
@@ -133,3 +133,25 @@ def test_eligible_contacts_agrees_with_the_gate(offers):
     assert eligible == {allowed}
     for contact in (allowed, opted_out, suppressed, pending, never):
         assert can_message(contact.phone, offers).allowed == (contact in eligible)
+
+
+def test_the_contact_queryset_is_the_set_based_gate(offers):
+    receipts = create_program("receipts", message_type=MessageType.TRANSACTIONAL)
+    allowed, suppressed = create_contact(), create_contact()
+    for contact in (allowed, suppressed):
+        opt_in(contact, offers)
+        opt_in(contact, receipts)
+    services.suppression_add(phone=suppressed.phone, reason="complaint")
+    yesterday = timezone.now() - timedelta(days=1)
+
+    assert set(Contact.objects.eligible_for(offers)) == {allowed}
+    # The suppression was not yet in force yesterday.
+    assert set(Contact.objects.eligible_for(offers, at=yesterday)) == {allowed, suppressed}
+    # A transactional program's consent never covers marketing.
+    assert not Contact.objects.eligible_for(receipts, MessageType.MARKETING).exists()
+    for program, message_type in [(offers, MessageType.TRANSACTIONAL), (receipts, None)]:
+        eligible = set(Contact.objects.eligible_for(program, message_type))
+        for contact in (allowed, suppressed):
+            assert can_message(contact.phone, program, message_type).allowed == (
+                contact in eligible
+            )

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from consent import services
 from consent.models import MessageType
-from consent.selectors import can_message, gate
+from consent.selectors import Reason, can_message, gate
 from tests.factories import create_contact, create_program, opt_in
 
 pytestmark = pytest.mark.django_db
@@ -52,3 +52,10 @@ def test_it_agrees_with_can_message_in_every_situation():
             at=now,
         )
         assert actual == expected, (contact, program, message_type)
+
+
+def test_blocked_messages_carry_the_gates_own_reasons():
+    from messaging.models import BlockReason
+
+    assert BlockReason is Reason  # one enum: no mapping between the gate's and messaging's
+    assert Reason.SUPPRESSED.label == "Number suppressed"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from messaging.inbound import clear_sender_cache
+from config.lib.process_cache import clear_all as clear_process_caches
 from tests.factories import create_program, create_sender
 
 from .twilio_helpers import AUTH_TOKEN, OUR_NUMBER, PUBLIC_BASE_URL
@@ -16,9 +16,9 @@ def twilio_webhooks(settings):
     settings.SMS_REVOKE_ALL = False
     settings.SMS_AFTER_HOURS_REPLY = ""
     settings.SMS_SUPPORT_KEYWORDS = ["SUPPORT", "AGENT"]
-    clear_sender_cache()
+    clear_process_caches()
     yield settings
-    clear_sender_cache()
+    clear_process_caches()
 
 
 @pytest.fixture

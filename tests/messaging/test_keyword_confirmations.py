@@ -4,8 +4,8 @@ and the records say who sent it and whether it was delivered (against the Twilio
 import pytest
 from django.test import TestCase
 
+from config.lib.process_cache import clear_all as clear_process_caches
 from consent.models import ConsentConfirmation, ConsentEvent, ConsentState
-from messaging.inbound import clear_sender_cache
 from messaging.models import InboundMessage, OutboundMessage
 from tests.factories import create_contact, create_program, create_sender, opt_in
 
@@ -25,9 +25,9 @@ def twilio(twilio_standin, settings):
     settings.SMS_BACKEND = "twilio"
     settings.PUBLIC_BASE_URL = PUBLIC_BASE_URL
     settings.SMS_REVOKE_ALL = False
-    clear_sender_cache()
+    clear_process_caches()
     yield twilio_standin
-    clear_sender_cache()
+    clear_process_caches()
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Quiet hours and frequency caps (shared/DOMAIN.md §4), `messaging.sending_rules`.
+"""Quiet hours and frequency caps (docs/rules.md), `messaging.sending_rules`.
 
 Most tests use the rules seeded by migration 0002 (`RuleBook.from_db()`); a few build a rulebook
 from plain `Rule` values to reach a case the seeded rules cannot show (a DST edge at 2:30).
@@ -345,15 +345,15 @@ def test_it_adds_the_global_marketing_cap_from_settings(settings, marketing):
     assert frequency_cap(new_york, marketing, now, book) == 2
     assert frequency_cap(florida, marketing, now, book) == 2
     assert frequency_cap(new_york, receipts, now, book) is None
-    del settings.SMS_GLOBAL_MARKETING_CAP_24H
+    settings.SMS_GLOBAL_MARKETING_CAP_24H = None  # the declared default: no cap
     assert frequency_cap(florida, marketing, now, RuleBook.from_db()) == 3
     assert frequency_cap(new_york, marketing, now, RuleBook.from_db()) is None
 
 
 # --- acceptance: every US area code, every hour of a summer and a winter day --------------------
 
-# DOMAIN.md §4 written out again, independently of the seed: (start, end, sunday start,
-# no Sundays, no holidays). All are in effect on the days below.
+# docs/rules.md#quiet-hours-and-frequency-caps written out again, independently of the seed:
+# (start, end, sunday start, no Sundays, no holidays). All are in effect on the days below.
 FEDERAL = (8, 21, None, False, False)
 STATE_WINDOWS = {
     "FL": (8, 20, None, False, False),

@@ -6,8 +6,8 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import expect
 
+from config.lib.process_cache import clear_all as clear_process_caches
 from consent.models import ConsentEvent, ConsentState
-from messaging.inbound import clear_sender_cache
 from messaging.models import Conversation, InboundMessage, OutboundMessage
 from messaging.simulate import SimulationError, inbound_simulate
 from messaging.tasks import dispatch
@@ -30,7 +30,7 @@ def setup(db, settings):
     settings.SMS_BACKEND = "console"
     settings.DEBUG = False
     settings.SMS_AFTER_HOURS_REPLY = ""
-    clear_sender_cache()
+    clear_process_caches()
     program = create_program("offers")
     # We answer keywords on this sender (the provider would answer them on a default toll-free
     # number, and a simulation has no provider to do so).
@@ -38,7 +38,7 @@ def setup(db, settings):
     contact = create_contact(first_name="Ada")
     opt_in(contact, program)
     yield program, sender, contact
-    clear_sender_cache()
+    clear_process_caches()
 
 
 def _post(client, contact, body, **extra):

@@ -4,7 +4,7 @@ shared key with HMAC-SHA256), and anything unsigned or wrongly signed is still r
 import pytest
 from twilio.request_validator import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER
 
-from messaging.inbound import clear_sender_cache
+from config.lib.process_cache import clear_all as clear_process_caches
 from messaging.models import InboundMessage, StatusCallback
 from tests.factories import create_contact, create_program, create_sender, opt_in
 
@@ -25,13 +25,13 @@ def twilio(twilio_standin, settings):
     settings.PUBLIC_BASE_URL = PUBLIC_BASE_URL
     settings.TWILIO_SUBACCOUNT_AUTH_TOKENS = {SUBACCOUNT: SUBACCOUNT_TOKEN}
     settings.TWILIO_WEBHOOK_SHARED_KEYS = {KEY_ID: SHARED_SECRET}
-    clear_sender_cache()
+    clear_process_caches()
     program = create_program("offers")
     create_sender(program, phone_number=NUMBER)
     opt_in(contact := create_contact(), program)
     twilio_standin.person = contact.phone
     yield twilio_standin
-    clear_sender_cache()
+    clear_process_caches()
 
 
 def post(client, webhook, **headers):

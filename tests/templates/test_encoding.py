@@ -2,7 +2,7 @@
 
 `data/segment_corpus.json` is what the npm package `sms-segments-calculator` answered for several
 hundred bodies, with and without Smart Encoding (regenerate it with `make_segment_corpus.mjs`).
-The hand-written tests below spell out the DOMAIN.md section 7 rules they rest on.
+The hand-written tests below spell out the rules of docs/rules.md#encoding-and-segments.
 """
 
 import dataclasses

@@ -14,8 +14,17 @@ from campaigns.flow_rules import MONTHLY_REMINDER_EVENT, OPTED_IN_EVENT
 from campaigns.flows import flow_validate
 from campaigns.models import Audience, Campaign, CampaignVariant, Flow
 from campaigns.registrations.demo import seed_registrations
+from config.lib.process_cache import clear_all as clear_process_caches
 from consent import services
-from consent.models import Contact, Disclosure, MessageType, Program, SuppressionReason, Tag
+from consent.models import (
+    ConsentStatus,
+    Contact,
+    Disclosure,
+    MessageType,
+    Program,
+    SuppressionReason,
+    Tag,
+)
 from consent.phones import InvalidPhoneNumber, normalize_phone
 from consent.roles import COMPLIANCE, MARKETING
 from messaging import inbound
@@ -311,9 +320,11 @@ class Command(BaseCommand):
         simulated): questions waiting in the support queue, one "not interested" waiting for
         compliance's review, one asking for an agent."""
         sender = Sender.objects.get(phone_number=DEMO_NUMBER)
-        inbound.clear_sender_cache()
+        clear_process_caches()  # the senders just made must be seen at once
         people = list(
-            Contact.objects.filter(consent_states__status="opted_in", phone__isnull=False)
+            Contact.objects.filter(
+                consent_states__status=ConsentStatus.OPTED_IN, phone__isnull=False
+            )
             .exclude(first_name="")
             .distinct()
             .order_by("pk")[:4]
