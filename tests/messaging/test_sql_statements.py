@@ -11,10 +11,10 @@ from django.utils import timezone
 
 from consent.models import Contact
 from messaging import sql
+from messaging.consent_effects import cancel_waiting_messages
 from messaging.keyword_replies import GATE_EXEMPT_REASONS
 from messaging.models import HoldReason, MessageKind, MessageStatus, OutboundMessage
 from messaging.models.outbound import WAITING
-from messaging.services import cancel_waiting_messages
 from tests.factories import create_api_client, create_contact, create_program
 
 pytestmark = pytest.mark.django_db
