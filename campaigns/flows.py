@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from consent.models import Contact, MessageType, Program
+from messaging import counters
 from messaging.models import MessageKind, MessageStatus
 from messaging.queueing import enqueue
 from messaging.services import message_queue
@@ -378,7 +379,25 @@ def _message_type(flow: Flow) -> str | None:
 def _save_run(**fields: Any) -> FlowRun:
     # No race to lose: an event's caller holds its row lock (the unique constraint backs it),
     # the monthly reminder task its flow's.
-    return FlowRun.objects.create(**fields)
+    with transaction.atomic():
+        run = FlowRun.objects.create(**fields)
+        counters.bump(
+            day=counters.utc_day(run.created_at),
+            dims={"flow": run.flow_id},
+            **counters.flow_run_metrics(run.outcome, run.reason),
+        )
+    return run
+
+
+def flow_run_counts():
+    """The flow runs' counters, for `messaging.counters.rebuild` (registered by the app)."""
+    runs = FlowRun.objects.values_list("flow_id", "outcome", "reason", "created_at")
+    for flow_id, outcome, reason, created_at in runs.iterator():
+        yield (
+            counters.utc_day(created_at),
+            {"flow": flow_id},
+            counters.flow_run_metrics(outcome, reason),
+        )
 
 
 def event_values(data: dict[str, Any]) -> dict[str, Any]:

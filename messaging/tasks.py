@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from . import counters
 from .dispatch import Dispatcher
 from .queueing import enqueue
 from .reconcile import reconcile_expired_leases
@@ -64,3 +65,13 @@ def purge_expired_records() -> dict:
     if report.more:
         enqueue("messaging.tasks.purge_expired_records")
     return report.__dict__
+
+
+def squash_counters() -> int:
+    """Fold the daily counters' new rows into one row per key (every minute); a full batch
+    queues the next one."""
+    limit = 5000
+    keys = counters.squash(limit=limit)
+    if keys >= limit:
+        enqueue("messaging.tasks.squash_counters")
+    return keys

@@ -26,6 +26,7 @@ from consent.models import ConsentConfirmation, ConsentMethod, Contact
 from messaging.alerts import alert_raise
 from messaging.models import OperatorAlert
 
+from . import counters
 from .models import InboundMessage
 
 RECORDED_BY = "twilio inbound webhook (unconfigured number)"
@@ -86,6 +87,7 @@ def unconfigured_revoke(*, message: InboundMessage, contact: Contact, matched: s
         evidence=evidence,
         recorded_by_label=RECORDED_BY,
     )
+    counters.opt_outs_attribute(r.event for r in results if r.created)
     reference = f"twiml:{message.provider_sid}"[:64]
     ConsentConfirmation.objects.bulk_create(
         ConsentConfirmation(event=r.event, message_ref=reference) for r in results if r.created
