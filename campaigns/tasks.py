@@ -14,6 +14,7 @@ from messaging.queueing import enqueue
 
 from .fanout import fanout_all
 from .flows import flow_fire_scheduled
+from .incidents import incidents_check
 from .models import MONTHLY_REMINDER_EVENT, Campaign, CampaignStatus, Flow, FlowRun
 from .registrations.review import program_review_due
 from .services import campaign_start_if_due
@@ -110,3 +111,8 @@ def _due_for_reminder(flow: Flow) -> QuerySet[int]:
 def run_program_reviews() -> int:
     """The schedule's program review: every registration whose cadence has come round."""
     return len(program_review_due())
+
+
+def check_incidents() -> dict:
+    """Open incidents for sending campaigns (pausing them) and senders (every minute)."""
+    return incidents_check()
