@@ -8,7 +8,8 @@ class CampaignsConfig(AppConfig):
     def ready(self) -> None:
         from messaging import counters
 
-        from .flows import flow_run_counts
+        from .flows import campaign_targeted_counts, flow_run_counts
 
-        if flow_run_counts not in counters.REBUILD_EXTRAS:
-            counters.REBUILD_EXTRAS.append(flow_run_counts)
+        for extra in (flow_run_counts, campaign_targeted_counts):
+            if extra not in counters.REBUILD_EXTRAS:
+                counters.REBUILD_EXTRAS.append(extra)

@@ -38,6 +38,7 @@ from django.db.models.functions import Concat, Mod, Trim
 from django.utils import timezone
 
 from consent.models import ConsentState, FrequencyPreference, MessageType, Suppression
+from messaging import counters
 from messaging.models import BlockReason, MessageKind, MessageStatus, OutboundMessage
 from templates.rendering import CONTACT_FIELDS, compile_template
 
@@ -301,6 +302,12 @@ def fanout_batch(campaign: Campaign, *, batch_size: int = BATCH_SIZE) -> BatchRe
             values = [*REASON_PARAMS, *REASON_PARAMS, *statuses, *(v for _, v in constants)]
             cursor.execute(insert, [*values, *params])
             ids = [row[0] for row in cursor.fetchall()]
+        if ids:  # the funnel's first step, on the day of the batch
+            counters.bump(
+                day=counters.utc_day(timezone.now()),
+                dims={"campaign": campaign.pk},
+                targeted=len(ids),
+            )
         done = len(ids) < batch_size
         cursor_value = max(ids) if ids else campaign.fanout_cursor
         Campaign.objects.filter(pk=campaign.pk).update(fanout_cursor=cursor_value, fanout_done=done)

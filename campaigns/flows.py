@@ -17,17 +17,19 @@ and applies quiet hours and caps, like any other message. An opt-out meanwhile c
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
+from django.db.models import Count
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from consent.models import Contact, MessageType, Program
 from messaging import counters
-from messaging.models import MessageKind, MessageStatus
+from messaging.models import MessageKind, MessageStatus, OutboundMessage
 from messaging.queueing import enqueue
 from messaging.services import message_queue
 from messaging.timezones import is_known_zone
@@ -387,6 +389,20 @@ def _save_run(**fields: Any) -> FlowRun:
             **counters.flow_run_metrics(run.outcome, run.reason),
         )
     return run
+
+
+def campaign_targeted_counts():
+    """Fan-out's `targeted` counters, for `messaging.counters.rebuild` (registered by the app):
+    the campaign's messages by the day fan-out wrote them."""
+    rows = (
+        OutboundMessage.objects.filter(kind=MessageKind.CAMPAIGN, campaign__isnull=False)
+        .annotate(day=TruncDate("created_at", tzinfo=UTC))
+        .values_list("day", "campaign_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for day, campaign_id, n in rows.iterator():
+        yield day, {"campaign": campaign_id}, {"targeted": n}
 
 
 def flow_run_counts():

@@ -466,3 +466,7 @@ class Incident(models.Model):
     def __str__(self) -> str:
         about = self.campaign or self.sender
         return f"{self.get_kind_display()} on {about} ({self.get_status_display().lower()})"
+
+    @property
+    def summary(self) -> str:
+        return f"{self.get_kind_display()} {self.rate:.1%} (threshold {self.threshold:.1%})"

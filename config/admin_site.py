@@ -8,6 +8,7 @@ from django.template.response import TemplateResponse
 
 from config.dashboard import is_internal, task_sections, week_chart, week_figures
 from config.lib.attention import attention_items
+from config.report_views import report_links, report_urls
 
 
 class BackOfficeAdminSite(admin.AdminSite):
@@ -26,11 +27,14 @@ class BackOfficeAdminSite(admin.AdminSite):
             "attention": attention_items(request),
             "series": series,
             "chart": week_chart(series),
-            "sections": task_sections(self, request),
+            "sections": task_sections(self, request, report_links(request, self)),
             **(extra_context or {}),
         }
         request.current_app = self.name
         return TemplateResponse(request, self.index_template, context)
+
+    def get_urls(self):
+        return report_urls(self) + super().get_urls()
 
     def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[dict]:
         """The navigation, without internals (task queue, raw callbacks) for non-superusers."""
