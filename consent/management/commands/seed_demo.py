@@ -185,6 +185,20 @@ class Command(BaseCommand):
             self.stdout.write(
                 self.style.SUCCESS("Registrations added (one clean, one drifted) and reviewed.")
             )
+        if self.create_reports_demo():
+            self.stdout.write(
+                self.style.SUCCESS(
+                    "A two-variant campaign sent (deliveries, failures by error code, replies) "
+                    "and appointment flows fired; counters rebuilt for the reports."
+                )
+            )
+
+    def create_reports_demo(self) -> bool:
+        """A sent campaign and flow runs for the reports; the counters rebuilt (see campaigns)."""
+        from campaigns.demo import seed_reports_demo
+
+        marketer, reviewer = self.staff()
+        return seed_reports_demo(marketer=marketer, reviewer=reviewer)
 
     def create_registrations(self) -> bool:
         """A brand, two 10DLC registrations and a first program review (see campaigns)."""
