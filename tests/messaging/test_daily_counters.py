@@ -9,15 +9,17 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 from django.db.models import Sum
+from django.utils import timezone
 
 from campaigns.fanout import fanout_all
 from messaging import counters
 from messaging.callbacks import status_callback_receive
-from messaging.dispatch import Dispatcher
+from messaging.dispatch import Dispatcher, claim_due
 from messaging.inbound import clear_sender_cache, inbound_receive
 from messaging.models import DailyCount, OutboundMessage
 from messaging.prices import prices_fetch
 from messaging.providers import ProviderError, SendResult
+from messaging.reconcile import reconcile_expired_leases
 from tests.factories import create_campaign, create_contact, create_program, opt_in
 
 from .twilio_helpers import inbound_params, new_sid, status_params
@@ -171,3 +173,25 @@ def test_it_counts_the_estimate_until_the_price_is_known(settings):
     Dispatcher(backend=provider, sleep=lambda s: None, policy_hold=lambda m, now: None).run_batch()
 
     assert by_scope(sums(), "campaign", campaign.pk)["cost_micros"] == 5_000
+
+
+def test_a_send_found_by_reconciliation_is_counted_once(settings):
+    program = create_program("offers")
+    campaign = create_campaign(program, status="sending")
+    opt_in(create_contact(), program)
+    fanout_all(campaign)
+    [message] = claim_due(limit=1)
+    OutboundMessage.objects.filter(pk=message.pk).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    class Found:
+        def find_sent(self, request, *, since):
+            return SendResult(provider_sid="SMfoundbyreconcile")
+
+    reconcile_expired_leases(backend=Found())
+    incremental = sums()
+    counters.rebuild()
+
+    assert by_scope(incremental, "campaign", campaign.pk)["sent"] == 1
+    assert sums() == incremental
