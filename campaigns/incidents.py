@@ -11,17 +11,19 @@ table) and measures, once at least `INCIDENT_MIN_SAMPLE` messages were sent:
 The first threshold passed opens an `Incident` and pauses the campaign (its ordinary pause
 transition) in one transaction, with the evidence (the counts, the window, a few example
 messages or opt-outs) and the partners' `incident.opened` webhook. A campaign has at most one
-open incident. A person resolves it, saying why: the campaign resumes (`incident_resolve`).
+open incident. A person resolves it, saying why: the campaign resumes (`incident_resolve`), and
+the counts at that moment are kept, so the next check judges only what was sent after it (a
+resumed campaign is not paused again at once for the same messages).
 
 Senders are checked the same way on today's counters (UTC); their incident pauses nothing and
-is resolved by a person once understood.
+is resolved by a person once understood (at most one per sender and kind a day).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -64,6 +66,12 @@ class Outcomes:
             filtered=counts.get(f"error:{FILTERED}", 0),
             opt_outs=counts.get("opt_outs", 0),
         )
+
+    def since(self, earlier: dict[str, int] | None) -> Outcomes:
+        """The outcomes after `earlier` (counts stored when the last incident was resolved)."""
+        if not earlier:
+            return self
+        return Outcomes(**{k: v - earlier.get(k, 0) for k, v in self.__dict__.items()})
 
     def breach(self) -> tuple[str, float, float] | None:
         """(kind, rate, threshold) of the first threshold passed, or None."""
@@ -158,8 +166,14 @@ def incident_check_campaign(campaign: Campaign) -> Incident | None:
     """Open an incident and pause the campaign if its outcomes pass a threshold."""
     since = (campaign.launched_at or campaign.created_at).date()
     outcomes = Outcomes.from_counts(_counts("campaign", campaign.pk, since))
+    # After a person resolved an incident, only what was sent since counts.
+    last = campaign.incidents.order_by("-opened_at", "-id").first()
+    if last is not None and last.status == IncidentStatus.OPEN:
+        return None
+    if last is not None:
+        outcomes = outcomes.since(last.evidence.get("counts_at_resolution"))
     breach = outcomes.breach()
-    if breach is None or campaign.incidents.filter(status=IncidentStatus.OPEN).exists():
+    if breach is None:
         return None
     kind, rate, threshold = breach
     started = campaign.launched_at or campaign.created_at
@@ -188,6 +202,12 @@ def incident_check_sender(sender: Sender, *, today: date | None = None) -> Incid
     if breach is None:
         return None
     kind, rate, threshold = breach
+    # One a day per sender and kind: resolved today, it stays resolved until tomorrow.
+    start_of_day = datetime.combine(today, time.min, tzinfo=UTC)
+    if Incident.objects.filter(
+        sender=sender, campaign=None, kind=kind, opened_at__gte=start_of_day
+    ).exists():
+        return None
     if Incident.objects.filter(sender=sender, campaign=None, kind=kind, status="open").exists():
         return None
     since = timezone.now() - timedelta(days=1)
@@ -221,9 +241,21 @@ def incident_resolve(*, incident: Incident, by, why: str) -> Incident:
     if not why:
         raise IncidentError("Say why the incident is resolved (what was checked or changed).")
     now = timezone.now()
+    evidence = dict(incident.evidence)
+    if incident.campaign_id:
+        started = Campaign.objects.filter(pk=incident.campaign_id).values_list(
+            "launched_at", "created_at"
+        )[0]
+        since = (started[0] or started[1]).date()
+        counts = Outcomes.from_counts(_counts("campaign", incident.campaign_id, since))
+        evidence["counts_at_resolution"] = counts.__dict__  # the next check starts from here
     with transaction.atomic():
         updated = Incident.objects.filter(pk=incident.pk, status=IncidentStatus.OPEN).update(
-            status=IncidentStatus.RESOLVED, resolved_at=now, resolved_by=by, resolution_note=why
+            status=IncidentStatus.RESOLVED,
+            resolved_at=now,
+            resolved_by=by,
+            resolution_note=why,
+            evidence=evidence,
         )
         if not updated:
             raise IncidentError("This incident is already resolved.")

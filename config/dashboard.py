@@ -47,6 +47,7 @@ TASKS: list[tuple[str, list[tuple[str, str, str]]]] = [
         ("messaging", "quiethoursrule", "Quiet hours rules"),
         ("messaging", "reassignednumbercheck", "Reassigned-number checks"),
         ("messaging", "operatoralert", "Operator alerts"),
+        ("campaigns", "incident", "Incidents (paused campaigns, flagged senders)"),
     ]),
     ("Support", [
         ("consent", "contact", "Contacts"),

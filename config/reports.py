@@ -331,7 +331,7 @@ def campaign_report(campaign: Campaign) -> dict:
         ("Excluded", sum(excluded.values())),
         ("Sent", totals.get("sent", 0)),
         ("Delivered", delivered),
-        ("Clicked (people, human clicks)", totals.get("clicks_human", 0)),
+        ("Clicked (human clicks)", totals.get("clicks_human", 0)),
         ("Converted", totals.get("conversions", 0)),
     ]
     chart = bar_chart(

@@ -143,6 +143,29 @@ def test_it_resumes_only_when_a_person_says_why(thresholds):
     resumed = CampaignEvent.objects.get(campaign=campaign, to_status="sending", by=compliance)
     assert "Carrier confirmed" in resumed.note
     assert dispatcher(Provider()).run_batch().sent == 10  # the rest goes out
+    # The next check judges only what was sent since: too few yet, so no new pause.
+    assert incident_check_campaign(campaign) is None
+    campaign.refresh_from_db()
+    assert campaign.status == "sending"
+    assert incident.evidence["counts_at_resolution"]["filtered"] == 10
+
+
+@pytest.mark.django_db
+def test_a_resumed_campaign_is_paused_again_by_new_trouble_only(thresholds):
+    campaign = sending_campaign(130)
+    dispatcher(Provider()).run_batch(limit=60)
+    filter_some(campaign, 6)  # 10% of 60
+    first = incident_check_campaign(campaign)
+    incident_resolve(incident=first, by=create_user("carol", "Compliance"), why="Checked")
+    dispatcher(Provider()).run_batch(limit=60)
+    assert incident_check_campaign(campaign) is None  # the same 6 failures do not count twice
+
+    filter_some(campaign, 6)  # 6 more failures, against the 60 sent since: 10% again
+
+    second = incident_check_campaign(campaign)
+    assert second is not None and second.evidence["counts"]["filtered"] == 6
+    campaign.refresh_from_db()
+    assert campaign.status == "paused"
 
 
 @pytest.mark.django_db
