@@ -20,6 +20,7 @@ from templates.models import TemplateVersion, VersionStatus
 
 from . import evidence_admin  # noqa: F401 (registers the evidence pack admin)
 from .admin_audience import audience_preview, audience_preview_view
+from .admin_incidents import open_incident_banner
 from .admin_launch import launch_view
 from .audiences import AudienceFilterError, audience_contacts
 from .models import Audience, Campaign, CampaignEvent, CampaignStatus, CampaignVariant
@@ -253,6 +254,8 @@ class CampaignAdmin(admin.ModelAdmin):
                 "history": campaign.events.select_related("by")[:20],
                 "test_form": TestSendForm(),
                 "held": held_by_reason(campaign),
+                "incident": open_incident_banner(campaign),
+                "report_url": reverse("admin:report_campaign", args=[campaign.pk]),
             }
         return super().change_view(request, object_id, form_url, extra_context)
 

@@ -9,7 +9,7 @@ from django.urls import reverse
 from config.lib.attention import AttentionItem, attention_provider
 from messaging.models import HoldReason, MessageStatus, OutboundMessage
 
-from .models import Campaign, CampaignStatus
+from .models import Campaign, CampaignStatus, Incident, IncidentStatus
 
 ACTIVE = [CampaignStatus.SENDING, CampaignStatus.SCHEDULED, CampaignStatus.PAUSED]
 SHOWN = 8
@@ -51,3 +51,25 @@ def campaigns_in_flight(request) -> list[AttentionItem]:
             )
         )
     return items
+
+
+@attention_provider(order=5)
+def open_incidents(request) -> list[AttentionItem]:
+    """Open incidents first: each paused a campaign or flags a sender."""
+    if not request.user.has_perm("campaigns.view_incident"):
+        return []
+    incidents = list(
+        Incident.objects.filter(status=IncidentStatus.OPEN)
+        .select_related("campaign", "sender")
+        .order_by("-opened_at")[:SHOWN]
+    )
+    return [
+        AttentionItem(
+            title=f"Incident: {incident.summary} on {incident.campaign or incident.sender}",
+            count=1,
+            url=reverse("admin:campaigns_incident_change", args=[incident.pk]),
+            detail="campaign paused" if incident.campaign_id else "sender flagged",
+            severity="urgent",
+        )
+        for incident in incidents
+    ]

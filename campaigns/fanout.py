@@ -44,6 +44,7 @@ from consent.models import (
     MessageType,
     Suppression,
 )
+from messaging import counters
 from messaging.models import BlockReason, MessageKind, MessageStatus, OutboundMessage
 from templates.rendering import CONTACT_FIELDS, compile_template
 
@@ -282,6 +283,12 @@ def fanout_batch(campaign: Campaign, *, batch_size: int = BATCH_SIZE) -> BatchRe
         aliases = [alias for _, alias in INSERT_COLUMNS]
         select = qs.values_list(*aliases, *sql.VERDICT_COLUMNS)[:batch_size]
         ids = sql.insert_messages(select, INSERT_COLUMNS, CONSTANT_COLUMNS)
+        if ids:  # the funnel's first step, on the day of the batch
+            counters.bump(
+                day=counters.utc_day(timezone.now()),
+                dims={"campaign": campaign.pk},
+                targeted=len(ids),
+            )
         done = len(ids) < batch_size
         cursor_value = max(ids) if ids else campaign.fanout_cursor
         Campaign.objects.filter(pk=campaign.pk).update(fanout_cursor=cursor_value, fanout_done=done)

@@ -16,15 +16,18 @@ and applies quiet hours and caps, like any other message. An opt-out meanwhile c
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import models, transaction
+from django.db.models import Count
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from config.lib.queueing import enqueue
 from consent.models import Contact, MessageType, Program
-from messaging.models import MessageKind, MessageStatus
+from messaging import counters
+from messaging.models import MessageKind, MessageStatus, OutboundMessage
 from messaging.services import message_queue
 from messaging.timezones import is_known_zone
 from templates.rendering import MissingTokenError, contact_token_values
@@ -222,7 +225,39 @@ def _message_type(flow: Flow) -> str | None:
 def _save_run(**fields: Any) -> FlowRun:
     # No race to lose: an event's caller holds its row lock (the unique constraint backs it),
     # the monthly reminder task its flow's.
-    return FlowRun.objects.create(**fields)
+    with transaction.atomic():
+        run = FlowRun.objects.create(**fields)
+        counters.bump(
+            day=counters.utc_day(run.created_at),
+            dims={"flow": run.flow_id},
+            **counters.flow_run_metrics(run.outcome, run.reason),
+        )
+    return run
+
+
+def campaign_targeted_counts():
+    """Fan-out's `targeted` counters, for `messaging.counters.rebuild` (registered by the app):
+    the campaign's messages by the day fan-out wrote them."""
+    rows = (
+        OutboundMessage.objects.filter(kind=MessageKind.CAMPAIGN, campaign__isnull=False)
+        .annotate(day=TruncDate("created_at", tzinfo=UTC))
+        .values_list("day", "campaign_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for day, campaign_id, n in rows.iterator():
+        yield day, {"campaign": campaign_id}, {"targeted": n}
+
+
+def flow_run_counts():
+    """The flow runs' counters, for `messaging.counters.rebuild` (registered by the app)."""
+    runs = FlowRun.objects.values_list("flow_id", "outcome", "reason", "created_at")
+    for flow_id, outcome, reason, created_at in runs.iterator():
+        yield (
+            counters.utc_day(created_at),
+            {"flow": flow_id},
+            counters.flow_run_metrics(outcome, reason),
+        )
 
 
 def event_values(data: dict[str, Any]) -> dict[str, Any]:

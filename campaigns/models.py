@@ -374,3 +374,92 @@ __all__ = [
     "RegistrationSnapshot",
     "ReviewFinding",
 ]
+
+
+class IncidentKind(models.TextChoices):
+    OPT_OUT_RATE = "opt_out_rate", "Opt-out rate"
+    FILTERED_SHARE = "filtered_share", "Carrier filtering (30007) share"
+    FAILURE_RATE = "failure_rate", "Failure rate"
+
+
+class IncidentStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    RESOLVED = "resolved", "Resolved"
+
+
+class Incident(models.Model):
+    """A campaign's (or a sender's) outcomes passed a threshold: opened by the incident check.
+
+    Lifecycle: ``open --resolve(by, why)--> resolved``. A campaign's incident pauses it in the
+    transaction that opens it; resolving it resumes the campaign (a person decides, and says
+    why). A sender's incident pauses nothing. `evidence` holds what the check saw: the counts,
+    the window, the threshold and a few example messages or opt-outs.
+    """
+
+    kind = models.CharField(max_length=16, choices=IncidentKind.choices)
+    status = models.CharField(
+        max_length=10, choices=IncidentStatus.choices, default=IncidentStatus.OPEN, editable=False
+    )
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.PROTECT, null=True, blank=True, related_name="incidents"
+    )
+    sender = models.ForeignKey(
+        "messaging.Sender",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="incidents",
+    )
+    rate = models.FloatField(help_text="The rate the check measured (0-1).")
+    threshold = models.FloatField(help_text="The threshold it passed (0-1).")
+    evidence = models.JSONField(default=dict)
+    opened_at = models.DateTimeField(default=timezone.now, editable=False)
+    resolved_at = models.DateTimeField(null=True, blank=True, editable=False)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
+    resolution_note = models.TextField(blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        indexes = [models.Index(fields=["status", "opened_at"], name="incident_status_opened")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(campaign__isnull=False) | Q(sender__isnull=False),
+                name="incident_has_campaign_or_sender",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=IncidentKind.values), name="incident_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=IncidentStatus.values), name="incident_status_valid"
+            ),
+            # The check runs every minute: one open incident per campaign, per sender and kind.
+            models.UniqueConstraint(
+                fields=["campaign"],
+                condition=Q(status="open", campaign__isnull=False),
+                name="incident_one_open_per_campaign",
+            ),
+            models.UniqueConstraint(
+                fields=["sender", "kind"],
+                condition=Q(status="open", campaign__isnull=True),
+                name="incident_one_open_per_sender_kind",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="open") | ~Q(resolution_note=""),
+                name="incident_resolved_says_why",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        about = self.campaign or self.sender
+        return f"{self.get_kind_display()} on {about} ({self.get_status_display().lower()})"
+
+    @property
+    def summary(self) -> str:
+        return f"{self.get_kind_display()} {self.rate:.1%} (threshold {self.threshold:.1%})"

@@ -144,10 +144,10 @@ def campaign_pause(*, campaign: Campaign, by, note: str = "") -> Campaign:
     )
 
 
-def campaign_resume(*, campaign: Campaign, by) -> Campaign:
+def campaign_resume(*, campaign: Campaign, by, note: str = "") -> Campaign:
     with transaction.atomic():
         campaign = _transition(
-            campaign, frm=(CampaignStatus.PAUSED,), to=CampaignStatus.SENDING, by=by
+            campaign, frm=(CampaignStatus.PAUSED,), to=CampaignStatus.SENDING, by=by, note=note
         )
         enqueue("messaging.tasks.dispatch")
     return campaign

@@ -15,6 +15,7 @@ from consent.selectors import eligible_contacts
 from .fanout import fanout_all
 from .flow_rules import MONTHLY_REMINDER_EVENT
 from .flows import flow_fire_scheduled
+from .incidents import incidents_check
 from .models import Campaign, CampaignStatus, Flow, FlowRun
 from .registrations.review import program_review_due
 from .services import campaign_start_if_due
@@ -111,3 +112,8 @@ def _due_for_reminder(flow: Flow) -> QuerySet[int]:
 def run_program_reviews() -> int:
     """The schedule's program review: every registration whose cadence has come round."""
     return len(program_review_due())
+
+
+def check_incidents() -> dict:
+    """Open incidents for sending campaigns (pausing them) and senders (every minute)."""
+    return incidents_check()

@@ -9,6 +9,7 @@ from django.urls import path
 
 from config.dashboard import is_internal, task_sections, week_chart, week_figures
 from config.lib.attention import attention_items
+from config.report_views import report_links, report_urls
 from config.staff_time_zone import time_zone_view
 
 
@@ -29,7 +30,7 @@ class BackOfficeAdminSite(admin.AdminSite):
             "series": series,
             "estimated": any(s.estimated for s in series),
             "chart": week_chart(series),
-            "sections": task_sections(self, request),
+            "sections": task_sections(self, request, report_links(request, self)),
             **(extra_context or {}),
         }
         request.current_app = self.name
@@ -43,7 +44,7 @@ class BackOfficeAdminSite(admin.AdminSite):
                 name="staff_time_zone",
             )
         ]
-        return own + super().get_urls()
+        return own + report_urls(self) + super().get_urls()
 
     def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[dict]:
         """The navigation, without internals (task queue, raw callbacks) for non-superusers."""

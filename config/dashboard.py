@@ -55,6 +55,7 @@ TASKS: list[tuple[str, list[tuple[str, str, str]]]] = [
         ("messaging", "quiethoursrule", "Quiet hours rules"),
         ("messaging", "reassignednumbercheck", "Reassigned-number checks"),
         ("messaging", "operatoralert", "Operator alerts"),
+        ("campaigns", "incident", "Incidents (paused campaigns, flagged senders)"),
     ]),
     ("Support", [
         ("consent", "contact", "Contacts"),
@@ -218,9 +219,11 @@ def is_internal(app_label: str, model_name: str) -> bool:
     return app_label in INTERNAL_APPS or (app_label, model_name) in INTERNAL_MODELS
 
 
-def task_sections(site: AdminSite, request: HttpRequest) -> list[dict]:
+def task_sections(
+    site: AdminSite, request: HttpRequest, reports: list[tuple[str, str]] | None = None
+) -> list[dict]:
     """[{"title", "links": [(label, url)]}] for the pages this staff member may open, the
-    sections of their own groups first."""
+    sections of their own groups first; `reports` (label, url) make a "Reports" section."""
     registry = {
         (model._meta.app_label, model._meta.model_name): admin
         for model, admin in site._registry.items()
@@ -247,6 +250,8 @@ def task_sections(site: AdminSite, request: HttpRequest) -> list[dict]:
             links.append((label[:1].upper() + label[1:], url))
         if links:
             sections.append({"title": title, "links": links})
+    if reports:
+        sections.append({"title": "Reports", "links": reports})
     # The staff member's own groups' tasks first (a support agent starts with Support).
     own = set(request.user.groups.values_list("name", flat=True))
     return sorted(sections, key=lambda section: section["title"] not in own)

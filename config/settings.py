@@ -291,6 +291,20 @@ SMS_PRICE_PER_SEGMENT = env.dict(
 )
 SMS_PRICE_CURRENCY = env.str("SMS_PRICE_CURRENCY", default="USD")
 
+# --- Reports and incidents (marketing and compliance own these) ------------------------------
+# An opt-out (STOP, carrier 21610) counts against the last message the person got from the
+# program within this many hours; a reply against the last message from any program.
+SMS_OPT_OUT_ATTRIBUTION_HOURS = env.int("SMS_OPT_OUT_ATTRIBUTION_HOURS", default=72)
+SMS_REPLY_ATTRIBUTION_HOURS = env.int("SMS_REPLY_ATTRIBUTION_HOURS", default=24)
+# While a campaign sends, its outcomes so far (its daily counters) are checked every minute: an
+# opt-out rate, a carrier-filtering (30007) share or a failure rate above its threshold opens
+# an incident and pauses the campaign, once at least INCIDENT_MIN_SAMPLE of its messages were
+# sent. Senders are checked on today's counters the same way (an incident, no pause).
+INCIDENT_MIN_SAMPLE = env.int("INCIDENT_MIN_SAMPLE", default=200)
+INCIDENT_OPT_OUT_RATE = env.float("INCIDENT_OPT_OUT_RATE", default=0.02)
+INCIDENT_FILTERED_SHARE = env.float("INCIDENT_FILTERED_SHARE", default=0.05)
+INCIDENT_FAILURE_RATE = env.float("INCIDENT_FAILURE_RATE", default=0.10)
+
 # --- Registrations and the program review (compliance owns these) -----------------------------
 # Days between program reviews of a registration (each registration may set its own cadence).
 REGISTRATION_REVIEW_DAYS = env.int("REGISTRATION_REVIEW_DAYS", default=7)

@@ -53,6 +53,7 @@ from django.utils import timezone
 
 from config.lib.text import storable_params
 
+from . import counters
 from .models import MessageEvent, MessageStatus, OutboundMessage, StatusCallback
 from .partner_webhooks import webhook_emit_message_status
 from .services import apply_error_side_effects, record_event
@@ -175,6 +176,12 @@ def _apply(callback: StatusCallback, message: OutboundMessage) -> bool:
     if moved:
         record_event(message, new_status, error_code=callback.error_code, data=data, at=now)
         webhook_emit_message_status(message, new_status, callback.error_code, now)
+        error_code = callback.error_code if callback.error_code is not None else message.error_code
+        counters.bump(
+            day=counters.message_day(message),
+            dims=counters.message_dims(message),
+            **counters.outcome_metrics(new_status, error_code),
+        )
     else:
         # Not applied: a status our `sent` already covers, or a late one after a later status.
         data |= {"applied": False, "message_status": message.status}
@@ -182,9 +189,16 @@ def _apply(callback: StatusCallback, message: OutboundMessage) -> bool:
             message, MessageEvent.Kind.CALLBACK, error_code=callback.error_code, data=data, at=now
         )
         if callback.error_code is not None:
-            OutboundMessage.objects.filter(pk=message.pk, error_code__isnull=True).update(
+            filled = OutboundMessage.objects.filter(pk=message.pk, error_code__isnull=True).update(
                 error_code=callback.error_code
             )
+            if filled and message.status in (MessageStatus.FAILED, MessageStatus.UNDELIVERED):
+                # The failure was counted without a code; now it has one.
+                counters.bump(
+                    day=counters.message_day(message),
+                    dims=counters.message_dims(message),
+                    **{f"error:{callback.error_code}": 1},
+                )
     if callback.status in ERROR_STATUSES and callback.error_code is not None:
         # What the error says about the number holds even if the status arrived late.
         message.error_code = callback.error_code

@@ -47,7 +47,7 @@ from consent.models import ConsentState, MessageType
 from consent.selectors import Reason, gate
 from templates.encoding import analyze
 
-from . import sql, throttle
+from . import counters, sql, throttle
 from .callbacks import callbacks_apply_pending
 from .holds import policy_hold
 from .keyword_replies import accepted_confirmations_record, gate_exempt
@@ -264,6 +264,14 @@ def _settle_sent(handed: list[Handed]) -> int:
                 for item in ours
             )
             accepted_confirmations_record((item.message, item.at) for item in ours)
+            tally = counters.Tally()
+            for item in ours:
+                tally.add(
+                    day=counters.utc_day(item.at),
+                    dims=counters.message_dims(item.message),
+                    **counters.sent_metrics(item.message, item.result.price),
+                )
+            tally.flush()
     if len(ours) < len(handed):
         log.warning(
             "%d accepted messages changed under us (lease expired?); their sent outcome is "
@@ -283,9 +291,11 @@ def _apply_early_callbacks(sent: list[Handed]) -> None:
             provider_sid__in=list(by_sid), message__isnull=True
         ).values_list("provider_sid", flat=True)
     )
+    sent_at = {item.result.provider_sid: item.at for item in sent}
     for sid in early:
         message = by_sid[sid]
         message.provider_sid = sid
+        message.sent_at = sent_at[sid]
         callbacks_apply_pending(message)
 
 
@@ -585,13 +595,22 @@ class Dispatcher:
                 "error_code": error.code,
                 "error_message": str(error)[:300],
             },
-            then=lambda: webhook_emit_message_status(
-                message, MessageStatus.FAILED, error.code, timezone.now()
-            ),
+            then=lambda: _rejected(message, error.code),
         )
         if settled and not error.transient:
             apply_error_side_effects(message, error.code)
         return "failed"
+
+
+def _rejected(message: OutboundMessage, error_code: int | None) -> None:
+    """A permanent failure at hand-off: the partners' webhook and the counters."""
+    now = timezone.now()
+    webhook_emit_message_status(message, MessageStatus.FAILED, error_code, now)
+    counters.bump(
+        day=counters.utc_day(now),
+        dims=counters.message_dims(message),
+        **counters.outcome_metrics(MessageStatus.FAILED, error_code, rejected=True),
+    )
 
 
 def default_policy_hold():

@@ -46,6 +46,7 @@ from consent.selectors import can_message
 from consent.services import ConsentError
 from templates.encoding import analyze
 
+from . import counters
 from .conversations import after_hours_since, business_hours, conversation_touch
 from .inbound_store import contact_ref, inbound_insert, reply_insert
 from .keyword_replies import provider_confirmations_record
@@ -219,7 +220,7 @@ def inbound_receive(*, params: dict[str, str], received_at: datetime | None = No
             if contact is None:
                 logger.info("Inbound %s to %s: unknown number, stored only", sid, to_number)
                 return ""
-            return _handle(
+            reply = _handle(
                 _Inbound(
                     message,
                     contact,
@@ -229,6 +230,8 @@ def inbound_receive(*, params: dict[str, str], received_at: datetime | None = No
                     provider_answered=provider,
                 )
             )
+            counters.reply_attribute(message)
+            return reply
     except IntegrityError:
         # Twilio retried: answer as the first time. The row exists unless something else failed.
         first = InboundMessage.objects.filter(provider_sid=sid).only("reply").first()
@@ -376,6 +379,7 @@ def _opt_out(inbound: _Inbound) -> None:
         recorded_by_label=RECORDED_BY,
     )
     events = [r.event for r in results if r.created]
+    counters.opt_outs_attribute(events)
     programs = inbound.programs or tuple(_programs_of(events))
     _set_reply(inbound, programs, "opt_out_confirmation_text", Reply.STOP, events)
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
+from . import counters
 from .models import OutboundMessage
 from .providers import ProviderError, get_backend
 
@@ -34,13 +36,13 @@ def prices_fetch(*, backend=None, now: datetime | None = None, limit: int = 200)
             sent_at__gte=now - GIVE_UP_AFTER,
             sent_at__lte=now - after,
         )
-        .order_by("sent_at")
-        .values_list("pk", "provider_sid")[:limit]
+        .select_related("sender")
+        .order_by("sent_at")[:limit]
     )
     outcome = {"priced": 0, "unpriced": 0, "errors": 0}
-    for pk, sid in due:
+    for message in due:
         try:
-            price = backend.fetch_price(sid)
+            price = backend.fetch_price(message.provider_sid)
         except (ProviderError, NotImplementedError):
             outcome["errors"] += 1
             continue
@@ -48,9 +50,13 @@ def prices_fetch(*, backend=None, now: datetime | None = None, limit: int = 200)
             outcome["unpriced"] += 1
             continue
         amount, unit = price
-        outcome["priced"] += OutboundMessage.objects.filter(pk=pk, price__isnull=True).update(
-            price=amount, price_unit=unit[:3]
-        )
+        with transaction.atomic():
+            stored = OutboundMessage.objects.filter(pk=message.pk, price__isnull=True).update(
+                price=amount, price_unit=unit[:3]
+            )
+            if stored:
+                counters.price_known(message, amount)  # the cost counted so far was an estimate
+        outcome["priced"] += stored
     return outcome
 
 

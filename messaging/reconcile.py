@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from . import counters
 from .keyword_replies import accepted_confirmations_record
 from .models import HoldReason, MessageEvent, MessageStatus, OutboundMessage
 from .providers import OutboundRequest, ProviderError, get_backend
@@ -76,6 +77,11 @@ def reconcile_expired_leases(
                 kind, key = "unknown_held", "held"
             if changed and found is not None:
                 accepted_confirmations_record([(message, now)])  # a reply found is a reply sent
+                counters.bump(
+                    day=counters.utc_day(now),
+                    dims=counters.message_dims(message),
+                    **counters.sent_metrics(message),
+                )
             if changed:
                 record_event(
                     message,

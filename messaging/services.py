@@ -23,6 +23,7 @@ from templates.encoding import analyze
 from templates.models import VersionStatus
 from templates.rendering import MissingTokenError, contact_token_values, token_values
 
+from . import counters
 from .holds import policy_hold
 from .models import (
     ApiClient,
@@ -276,7 +277,7 @@ def apply_error_side_effects(message: OutboundMessage, error_code: int | None) -
     evidence = {"error_code": error_code, "message_id": message.pk, "sid": message.provider_sid}
     label = f"provider error {error_code}"
     if meaning == "opted_out_at_carrier":
-        consent_services.consent_revoke(
+        results = consent_services.consent_revoke(
             contact=message.contact,
             revoke_all=True,
             programs=[message.program],
@@ -287,6 +288,7 @@ def apply_error_side_effects(message: OutboundMessage, error_code: int | None) -
             suppression_reason=SuppressionReason.CARRIER_21610,
             idempotency_key=f"21610:{message.to}:{message.pk}",
         )
+        counters.opt_outs_attribute(r.event for r in results if r.created)
     elif meaning in ("invalid", "not_mobile", "landline"):
         consent_services.suppression_add(
             phone=message.to,

@@ -8,6 +8,7 @@ from django.conf import settings
 
 from config.lib.queueing import enqueue
 
+from . import counters
 from .dispatch import Dispatcher
 from .models import IdempotencyRecord
 from .partner_webhook_delivery import webhook_deliver_due
@@ -69,3 +70,13 @@ def purge_expired_records() -> dict:
     if report.more:
         enqueue("messaging.tasks.purge_expired_records")
     return report.__dict__
+
+
+def squash_counters() -> int:
+    """Fold the daily counters' new rows into one row per key (every minute); a full batch
+    queues the next one."""
+    limit = 5000
+    keys = counters.squash(limit=limit)
+    if keys >= limit:
+        enqueue("messaging.tasks.squash_counters")
+    return keys

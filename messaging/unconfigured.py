@@ -35,6 +35,7 @@ from consent.models import ConsentMethod, Contact
 from messaging.alerts import alert_raise
 from messaging.models import OperatorAlert
 
+from . import counters
 from .keyword_replies import provider_confirmations_record
 from .models import InboundMessage
 
@@ -97,8 +98,9 @@ def unconfigured_revoke(
         evidence=evidence,
         recorded_by_label=RECORDED_BY,
     )
+    events = [r.event for r in results if r.created]
+    counters.opt_outs_attribute(events)
     if provider:
-        events = [r.event for r in results if r.created]
         provider_confirmations_record(events=events, inbound=message)
         return ""
     return stop_text()

@@ -1,6 +1,7 @@
 """Messaging: senders, outbound messages and their events, inbound messages, conversations."""
 
 from .alerts import OperatorAlert
+from .counters import CounterScope, DailyCount
 from .inbound import Conversation, InboundMessage, RevocationReview, StatusCallback
 from .outbound import (
     BlockReason,
@@ -26,6 +27,8 @@ __all__ = [
     "ApiClient",
     "BlockReason",
     "Conversation",
+    "CounterScope",
+    "DailyCount",
     "DeliveryStatus",
     "HoldReason",
     "IdempotencyRecord",

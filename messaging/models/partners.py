@@ -134,6 +134,7 @@ class WebhookEventType(models.TextChoices):
     MESSAGE_DELIVERED = "message.delivered", "message.delivered"
     MESSAGE_FAILED = "message.failed", "message.failed"
     CONVERSATION_OPENED = "conversation.opened", "conversation.opened"
+    INCIDENT_OPENED = "incident.opened", "incident.opened"
 
 
 class WebhookSubscription(models.Model):

@@ -45,7 +45,7 @@ def test_it_creates_programs_contacts_and_varied_consent_histories_once():
         == 2
     )
     assert TemplateVersion.objects.filter(status="pending_review").count() == 1
-    campaign = Campaign.objects.get()
+    campaign = Campaign.objects.get(status="draft")
     assert launch_problems(campaign) == []  # ready to launch from the admin
 
     call_command("seed_demo", contacts=150, seed=7)
@@ -113,10 +113,12 @@ def test_it_adds_the_flow_presets_with_four_eyes_approved_templates_once():
 
 
 def test_it_adds_the_presets_to_a_database_seeded_before_they_existed():
-    from campaigns.models import Flow
+    from campaigns.models import Flow, FlowRun
     from templates.models import TemplateVersion
 
     call_command("seed_demo", contacts=20, seed=3)
+    # A database seeded before the presets existed has no runs of them either.
+    FlowRun.objects.filter(flow__name__startswith="Appointment").delete()
     Flow.objects.filter(name__startswith="Appointment").delete()
     versions = TemplateVersion.objects.count()
     call_command("seed_demo", contacts=20, seed=3)
@@ -175,3 +177,21 @@ def test_it_includes_a_few_conversations_received_through_the_inbound_path():
         for sid in InboundMessage.objects.values_list("provider_sid", flat=True)
     )
     assert RevocationReview.objects.filter(status="pending").count() == 1
+
+
+def test_every_report_has_something_to_show():
+    from campaigns.models import Campaign, FlowRun
+    from messaging.models import DailyCount
+
+    call_command("seed_demo", contacts=150, seed=7)
+
+    sent = Campaign.objects.get(status="completed")
+    assert sent.variants.count() == 2
+    metrics = set(
+        DailyCount.objects.filter(scope="campaign", key=sent.pk).values_list("metric", flat=True)
+    )
+    assert {"targeted", "sent", "delivered", "error:30007", "replies"} <= metrics
+    assert DailyCount.objects.filter(scope="variant", metric="sent").count() == 2
+    assert DailyCount.objects.filter(scope="sender", metric="sent").exists()
+    assert FlowRun.objects.exists()
+    assert DailyCount.objects.filter(scope="flow", metric="runs").exists()

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from campaigns.demo import seed_reports_demo
 from campaigns.flow_rules import MONTHLY_REMINDER_EVENT, OPTED_IN_EVENT
 from campaigns.flows import flow_validate
 from campaigns.models import Audience, Campaign, CampaignVariant, Flow
@@ -204,6 +205,18 @@ class Command(BaseCommand):
             self.stdout.write(
                 self.style.SUCCESS("Registrations added (one clean, one drifted) and reviewed.")
             )
+        if self.create_reports_demo():
+            self.stdout.write(
+                self.style.SUCCESS(
+                    "A two-variant campaign sent (deliveries, failures by error code, replies) "
+                    "and appointment flows fired; counters rebuilt for the reports."
+                )
+            )
+
+    def create_reports_demo(self) -> bool:
+        """A sent campaign and flow runs for the reports; the counters rebuilt (see campaigns)."""
+        marketer, reviewer = self.staff()
+        return seed_reports_demo(marketer=marketer, reviewer=reviewer)
 
     def create_registrations(self) -> bool:
         """A brand, two 10DLC registrations and a first program review (see campaigns)."""

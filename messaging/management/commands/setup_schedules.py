@@ -13,6 +13,8 @@ SCHEDULES = {
     "deliver due webhooks": ("messaging.tasks.deliver_webhooks", 1),
     "send monthly subscription reminders": ("campaigns.tasks.send_monthly_reminders", 60),
     "fetch message prices": ("messaging.tasks.fetch_prices", 5),
+    "squash the daily counters": ("messaging.tasks.squash_counters", 1),
+    "check sending campaigns and senders for incidents": ("campaigns.tasks.check_incidents", 1),
     "prune idempotency records": ("messaging.tasks.prune_idempotency_records", 60),
     "verify consent states against the ledger": ("consent.tasks.verify_consent_states", 7 * 1440),
     "publish the daily ledger root": ("consent.tasks.publish_ledger_root", 1440),
