@@ -16,6 +16,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from config.lib.process_cache import clear_all as clear_process_caches
 from consent.models import Contact, Program
 from messaging import counters, inbound
 from messaging.callbacks import status_callback_receive
@@ -131,7 +132,7 @@ def _send(campaign: Campaign, rng: random.Random) -> None:
             params["ErrorCode"] = str(code)
         status_callback_receive(params=params)
     # Variant B draws more replies; one person texts STOP.
-    inbound.clear_sender_cache()
+    clear_process_caches()  # the senders just made must be seen at once
     contacts = {c.pk: c for c in Contact.objects.filter(pk__in=[m.contact_id for m in sent])}
     for i, message in enumerate(sent):
         chance = 0.12 if message.variant.label == "B" else 0.05

@@ -12,10 +12,11 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from campaigns.fanout import fanout_all
+from config.lib.process_cache import clear_all as clear_process_caches
 from messaging import counters
 from messaging.callbacks import status_callback_receive
 from messaging.dispatch import Dispatcher, claim_due
-from messaging.inbound import clear_sender_cache, inbound_receive
+from messaging.inbound import inbound_receive
 from messaging.models import DailyCount, OutboundMessage
 from messaging.prices import prices_fetch
 from messaging.providers import ProviderError, SendResult
@@ -75,7 +76,7 @@ def varied(settings):
     """A two-variant campaign sent to 12 people: delivered, filtered (30007), failed, expired,
     refused at hand-off, a carrier opt-out (21610), a STOP, a reply; prices now and later."""
     settings.SMS_PRICE_PER_SEGMENT = {"10dlc": "0.0050"}
-    clear_sender_cache()
+    clear_process_caches()
     program = create_program("offers")
     campaign = create_campaign(
         program, status="sending", bodies=["Acme: sale today. Reply STOP to opt out.",
@@ -119,7 +120,7 @@ def varied(settings):
                                           to=sender.phone_number))  # fmt: skip
     last_sent = OutboundMessage.objects.filter(sent_at__isnull=False).latest("sent_at").sent_at
     prices_fetch(backend=provider, now=last_sent + timedelta(hours=1))
-    clear_sender_cache()
+    clear_process_caches()
     return campaign
 
 
