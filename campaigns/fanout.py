@@ -38,6 +38,7 @@ from django.db.models.functions import Concat, Mod, Trim
 from django.utils import timezone
 
 from consent.models import ConsentState, FrequencyPreference, MessageType, Suppression
+from messaging import links
 from messaging.models import BlockReason, MessageKind, MessageStatus, OutboundMessage
 from templates.rendering import CONTACT_FIELDS, compile_template
 
@@ -79,15 +80,20 @@ def _token_value(name: str):
 
 
 def _variant_body(
-    qs: QuerySet, variant: CampaignVariant, n: int
+    qs: QuerySet, variant: CampaignVariant, n: int, *, campaign: Campaign | None = None
 ) -> tuple[QuerySet, object, Q | None]:
-    """Annotate token values; return the body expression and the "a token is missing" test."""
+    """Annotate token values; return the body expression and the "a token is missing" test.
+
+    With `campaign` (one that tracks links), tracked links in the literal text are marked for
+    the INSERT to replace with each recipient's short link.
+    """
     parts = []
     missing: Q | None = None
-    for position, (kind, text, _spec, default) in enumerate(
-        compile_template(variant.template_version.body).pieces()
-    ):
+    pieces = compile_template(variant.template_version.body).pieces()
+    for position, (kind, text, _spec, default) in enumerate(pieces):
         if kind == "literal":
+            if campaign is not None:
+                text = _marked(campaign, variant, pieces, position)
             parts.append(Value(text, output_field=TextField()))
             continue
         alias = f"tok_{n}_{position}"
@@ -109,6 +115,17 @@ def _variant_body(
     else:
         body = Concat(*parts, output_field=TextField())
     return qs, body, missing
+
+
+def _marked(campaign: Campaign, variant: CampaignVariant, pieces: list, position: int) -> str:
+    """Literal piece `position` with its tracked links marked (a token may follow it)."""
+    return links.fanout_links(
+        pieces[position][1],
+        campaign.program,
+        campaign=campaign,
+        variant=variant,
+        then_token=position + 1 < len(pieces),
+    )
 
 
 def _by_bucket(bucket: str, choices: list[tuple[int, object]], field) -> Case | object:
@@ -155,8 +172,12 @@ def _with_frequency_verdict(qs: QuerySet, program, start: datetime) -> QuerySet:
     )
 
 
-def fanout_queryset(campaign: Campaign) -> QuerySet:
-    """The SELECT behind the INSERT: one row per audience contact, columns of OutboundMessage."""
+def fanout_queryset(campaign: Campaign, *, mark_links: bool = False) -> QuerySet:
+    """The SELECT behind the INSERT: one row per audience contact, columns of OutboundMessage.
+
+    `mark_links`: the bodies carry link markers when the campaign tracks links (`fanout_batch`
+    replaces them; the launch summary only counts rows).
+    """
     program = campaign.program
     variants = list(campaign.variants.select_related("template_version").order_by("label"))
     senders = list(campaign.senders.filter(active=True).order_by("pk").values_list("pk", flat=True))
@@ -184,8 +205,9 @@ def fanout_queryset(campaign: Campaign) -> QuerySet:
     )
     qs = _with_frequency_verdict(qs, program, campaign_start(campaign))
     bodies, missing_by_variant, bound = [], [], 0
+    tracking = mark_links and links.tracking_on(program, campaign)
     for n, variant in enumerate(variants):
-        qs, body, missing = _variant_body(qs, variant, n)
+        qs, body, missing = _variant_body(qs, variant, n, campaign=campaign if tracking else None)
         bound += variant.weight
         bodies.append((bound, body))
         missing_by_variant.append((bound, missing))
@@ -274,7 +296,9 @@ def fanout_batch(campaign: Campaign, *, batch_size: int = BATCH_SIZE) -> BatchRe
         campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
         if campaign.fanout_done:
             return BatchResult(0, campaign.fanout_cursor, True)
-        qs = fanout_queryset(campaign).filter(id__gt=campaign.fanout_cursor).order_by("id")
+        qs = fanout_queryset(campaign, mark_links=True)
+        qs = qs.filter(id__gt=campaign.fanout_cursor).order_by("id")
+        link_ids = _link_ids(campaign)
         aliases = [alias for _, alias in INSERT_COLUMNS]
         verdict = ["m_cstate", "m_suppressed", "m_frequency", "m_missing"]
         select = qs.values_list(*aliases, *verdict)[:batch_size]
@@ -284,13 +308,25 @@ def fanout_batch(campaign: Campaign, *, batch_size: int = BATCH_SIZE) -> BatchRe
         columns = [qn(c) for c, _ in INSERT_COLUMNS] + ["reason", "status"]
         columns += [qn(c) for c, _ in constants]
         outer = [f"sub.{qn(alias)}" for alias in aliases]
+        source, body_params = f"({sql}) sub", []
+        in_sql = bool(link_ids) and connection.vendor == "postgresql"
+        if in_sql:
+            # Each row takes its id from the sequence first, so its short links can name it;
+            # OFFSET 0 keeps the planner from evaluating nextval() once per use.
+            table = OutboundMessage._meta.db_table
+            sequence = f"pg_get_serial_sequence('{table}', 'id')::regclass"
+            source = f"(SELECT sub0.*, nextval({sequence}) AS m_id FROM ({sql}) sub0 OFFSET 0) sub"  # noqa: S608
+            columns.insert(0, qn("id"))
+            outer.insert(0, "sub.m_id")
+            body_at = 1 + aliases.index("m_body")
+            outer[body_at], body_params = links.fanout_body_sql("sub.m_body", "sub.m_id", link_ids)
         # Identifiers are quoted by the backend and every value travels as a parameter.
         insert = (
             f"INSERT INTO {qn(OutboundMessage._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
             f"SELECT {', '.join(outer)}, {REASON_SQL}, "
             f"CASE WHEN ({REASON_SQL}) = '' THEN %s ELSE %s END, "
             f"{', '.join(['%s'] * len(constants))} "
-            f"FROM ({sql}) sub RETURNING {qn('contact_id')}"
+            f"FROM {source} RETURNING {qn('contact_id')}, {qn('id')}"
         )
         statuses = [MessageStatus.QUEUED.value, MessageStatus.BLOCKED.value]
         with connection.cursor() as cursor:
@@ -299,14 +335,32 @@ def fanout_batch(campaign: Campaign, *, batch_size: int = BATCH_SIZE) -> BatchRe
                 # (more with each sub-plan) that buys nothing for index probes (bench_fanout).
                 cursor.execute("SET LOCAL jit = off")
             values = [*REASON_PARAMS, *REASON_PARAMS, *statuses, *(v for _, v in constants)]
-            cursor.execute(insert, [*values, *params])
-            ids = [row[0] for row in cursor.fetchall()]
+            cursor.execute(insert, [*body_params, *values, *params])
+            rows = cursor.fetchall()
+        ids = [row[0] for row in rows]
+        if link_ids and not in_sql:
+            links.fill_marked_bodies([row[1] for row in rows])
         done = len(ids) < batch_size
         cursor_value = max(ids) if ids else campaign.fanout_cursor
         Campaign.objects.filter(pk=campaign.pk).update(fanout_cursor=cursor_value, fanout_done=done)
         if done:
             Campaign.objects.filter(pk=campaign.pk).update(excluded=exclusion_report(campaign))
     return BatchResult(len(ids), cursor_value, done)
+
+
+def _link_ids(campaign: Campaign) -> list[int]:
+    """The tracked links the campaign's bodies mark (none when it does not track links)."""
+    if not links.tracking_on(campaign.program, campaign):
+        return []
+    texts = []
+    for variant in campaign.variants.select_related("template_version"):
+        pieces = compile_template(variant.template_version.body).pieces()
+        texts += [
+            _marked(campaign, variant, pieces, position)
+            for position, (kind, *_rest) in enumerate(pieces)
+            if kind == "literal"
+        ]
+    return links.marked_link_ids(texts)
 
 
 def exclusion_report(campaign: Campaign) -> dict[str, int]:

@@ -2,6 +2,7 @@
 
 from .alerts import OperatorAlert
 from .inbound import Conversation, InboundMessage, RevocationReview, StatusCallback
+from .links import Attribution, BotReason, Click, Conversion, TrackedLink
 from .outbound import (
     BlockReason,
     HoldReason,
@@ -24,8 +25,12 @@ from .senders import KeywordReplies, Sender, SenderDailyUsage, SenderKind, Sende
 
 __all__ = [
     "ApiClient",
+    "Attribution",
     "BlockReason",
+    "BotReason",
+    "Click",
     "Conversation",
+    "Conversion",
     "DeliveryStatus",
     "HoldReason",
     "IdempotencyRecord",
@@ -45,6 +50,7 @@ __all__ = [
     "SenderKind",
     "SenderThrottle",
     "StatusCallback",
+    "TrackedLink",
     "WebhookDelivery",
     "WebhookEventType",
     "WebhookSubscription",
