@@ -2,9 +2,9 @@
 
     POST /events/    events:write    report something that happened to a person (202)
 
-A `conversion` event is also an order: `data` carries `order_id`, `value` and `currency`, and
-`messaging.conversions.conversion_record` counts each order id once and credits it to the
-person's last human click (else their last delivered message) within its window.
+A `conversion.recorded` event is also an order: `data` carries `order_id`, `value` and
+`currency`, and `messaging.conversions.conversion_record` counts each order id once and credits
+it to the person's last human click (else their last delivered message) within its window.
 
 A thin view: the input serializer checks the request, `campaigns.flows.flow_event_record`
 stores the event and fires its flows, the output serializer answers with what each flow
@@ -170,7 +170,9 @@ class EventResultSerializer(serializers.Serializer):
     occurred_at = serializers.DateTimeField()
     runs = FlowRunSerializer(many=True)
     conversion = ConversionSerializer(
-        required=False, allow_null=True, help_text="For a `conversion` event: the order."
+        required=False,
+        allow_null=True,
+        help_text="For a `conversion.recorded` event: the order, counted once.",
     )
 
 

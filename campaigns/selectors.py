@@ -53,10 +53,12 @@ class FlowSuccess:
         return self.succeeded / self.sent if self.sent else None
 
 
-def flow_success(flow: Flow, *, since: datetime | None = None) -> FlowSuccess:
+def flow_success(flow: Flow, *, since: datetime | None = None) -> FlowSuccess | None:
     """A flow's success rate: of its runs that sent, those its success event marked
     (`flows.flow_success_record`) or the person answered with one of its success replies
-    within the success window."""
+    within the success window. None for a flow that names no success."""
+    if not flow.success_event and not flow.success_replies:
+        return None
     runs = FlowRun.objects.filter(flow=flow, outcome=FlowRunOutcome.QUEUED)
     if since is not None:
         runs = runs.filter(fire_at__gte=since)
