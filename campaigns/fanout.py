@@ -33,6 +33,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Concat, Mod, Trim
 from django.utils import timezone
@@ -299,8 +300,16 @@ def fanout_batch(campaign: Campaign, *, batch_size: int = BATCH_SIZE) -> BatchRe
         qs = fanout_queryset(campaign, mark_links=True)
         qs = qs.filter(id__gt=campaign.fanout_cursor).order_by("id")
         link_ids = _link_ids(campaign)
+        in_sql = bool(link_ids) and connection.vendor == "postgresql"
         aliases = [alias for _, alias in INSERT_COLUMNS]
         verdict = ["m_cstate", "m_suppressed", "m_frequency", "m_missing"]
+        if in_sql:
+            # Each row takes its id from the sequence in the inner SELECT (whose LIMIT keeps it
+            # from being merged into the outer one), so its short links can name it.
+            table = OutboundMessage._meta.db_table
+            next_id = RawSQL("nextval(pg_get_serial_sequence(%s, 'id')::regclass)", [table])
+            qs = qs.annotate(m_id=next_id)
+            verdict.append("m_id")
         select = qs.values_list(*aliases, *verdict)[:batch_size]
         sql, params = select.query.sql_with_params()
         qn = connection.ops.quote_name
@@ -308,14 +317,8 @@ def fanout_batch(campaign: Campaign, *, batch_size: int = BATCH_SIZE) -> BatchRe
         columns = [qn(c) for c, _ in INSERT_COLUMNS] + ["reason", "status"]
         columns += [qn(c) for c, _ in constants]
         outer = [f"sub.{qn(alias)}" for alias in aliases]
-        source, body_params = f"({sql}) sub", []
-        in_sql = bool(link_ids) and connection.vendor == "postgresql"
+        body_params = []
         if in_sql:
-            # Each row takes its id from the sequence first, so its short links can name it;
-            # OFFSET 0 keeps the planner from evaluating nextval() once per use.
-            table = OutboundMessage._meta.db_table
-            sequence = f"pg_get_serial_sequence('{table}', 'id')::regclass"
-            source = f"(SELECT sub0.*, nextval({sequence}) AS m_id FROM ({sql}) sub0 OFFSET 0) sub"  # noqa: S608
             columns.insert(0, qn("id"))
             outer.insert(0, "sub.m_id")
             body_at = 1 + aliases.index("m_body")
@@ -326,7 +329,7 @@ def fanout_batch(campaign: Campaign, *, batch_size: int = BATCH_SIZE) -> BatchRe
             f"SELECT {', '.join(outer)}, {REASON_SQL}, "
             f"CASE WHEN ({REASON_SQL}) = '' THEN %s ELSE %s END, "
             f"{', '.join(['%s'] * len(constants))} "
-            f"FROM {source} RETURNING {qn('contact_id')}, {qn('id')}"
+            f"FROM ({sql}) sub RETURNING {qn('contact_id')}, {qn('id')}"
         )
         statuses = [MessageStatus.QUEUED.value, MessageStatus.BLOCKED.value]
         with connection.cursor() as cursor:

@@ -4,9 +4,10 @@ A short link is ``https://<SMS_LINK_DOMAIN>/<code>``; the code names the message
 and its `TrackedLink`, and is signed::
 
     code = <message id, hex> "z" <link id, hex> <tag: 10 hex digits>
-    tag  = SHA-256(key || "<message id hex>z<link id hex>"), first 10 hex digits
+    tag  = SHA-256(key || link id || message id), as 8-byte big-endian integers: its first
+           5 bytes in hex
 
-`key` is derived from SECRET_KEY; the tag is a truncated digest of a fixed-format text, so it
+`key` is derived from SECRET_KEY; the tag is a truncated digest of a fixed-length input, so it
 cannot be extended or moved to another message or link, and a guess is right once in 2**40.
 The same code is computed in SQL by campaign fan-out (PostgreSQL's built-in sha256), so a
 million recipients get their links inside the one INSERT ... SELECT, with no row per link.
@@ -68,13 +69,17 @@ def _key() -> bytes:
     return hashlib.sha256(b"short-link:" + settings.SECRET_KEY.encode()).digest()
 
 
-def _tag(head: str) -> str:
-    return hashlib.sha256(_key() + head.encode()).hexdigest()[:TAG_LENGTH]
+def _signed(link_id: int) -> bytes:
+    return _key() + link_id.to_bytes(8, "big", signed=True)
+
+
+def _tag(message_id: int, link_id: int) -> str:
+    digest = hashlib.sha256(_signed(link_id) + message_id.to_bytes(8, "big", signed=True))
+    return digest.hexdigest()[:TAG_LENGTH]
 
 
 def make_code(message_id: int, link_id: int) -> str:
-    head = f"{message_id:x}{SEPARATOR}{link_id:x}"
-    return head + _tag(head)
+    return f"{message_id:x}{SEPARATOR}{link_id:x}{_tag(message_id, link_id)}"
 
 
 def parse_code(code: str) -> tuple[int, int] | None:
@@ -82,10 +87,12 @@ def parse_code(code: str) -> tuple[int, int] | None:
     match = _CODE.match(code)
     if match is None:
         return None
-    message_hex, link_hex, tag = match.groups()
-    if not hmac.compare_digest(tag, _tag(f"{message_hex}{SEPARATOR}{link_hex}")):
+    message_id, link_id, tag = int(match[1], 16), int(match[2], 16), match[3]
+    if message_id >= 2**63 or link_id >= 2**63:
         return None
-    return int(message_hex, 16), int(link_hex, 16)
+    if not hmac.compare_digest(tag, _tag(message_id, link_id)):
+        return None
+    return message_id, link_id
 
 
 def short_url(message_id: int, link_id: int) -> str:
@@ -182,12 +189,13 @@ def fanout_body_sql(body: str, message_id: str, link_ids: list[int]) -> tuple[st
     message whose id is the SQL expression `message_id`: the code `make_code` makes."""
     sql, params = body, []
     prefix = f"https://{settings.SMS_LINK_DOMAIN}/"
+    tag_bytes = TAG_LENGTH // 2
     for link_id in link_ids:
-        suffix = f"{SEPARATOR}{link_id:x}"
-        head = f"(to_hex({message_id}) || %s)"
-        tag = f"left(encode(sha256(%s::bytea || convert_to({head}, 'UTF8')), 'hex'), {TAG_LENGTH})"
-        sql = f"replace({sql}, %s, %s || {head} || {tag})"
-        params = [*params, f"{MARKER}{link_id:x}{MARKER}", prefix, suffix, _key(), suffix]
+        digest = f"sha256(%s::bytea || int8send({message_id}::bigint))"
+        tag = f"encode(substring({digest} FROM 1 FOR {tag_bytes}), 'hex')"
+        sql = f"replace({sql}, %s, %s || to_hex({message_id}) || %s || {tag})"
+        marker = f"{MARKER}{link_id:x}{MARKER}"
+        params = [*params, marker, prefix, f"{SEPARATOR}{link_id:x}", _signed(link_id)]
     return sql, params
 
 
