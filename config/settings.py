@@ -296,6 +296,9 @@ SMS_PRICE_CURRENCY = env.str("SMS_PRICE_CURRENCY", default="USD")
 SMS_LINK_DOMAIN = env.str("SMS_LINK_DOMAIN", default="go.acme.example")
 # Days after sending a short link stops working (404); empty: links never expire.
 SMS_LINK_MAX_AGE_DAYS = env.int("SMS_LINK_MAX_AGE_DAYS", default=None)
+# A click's commit does not wait for its write-ahead log flush: several times the redirects a
+# second on a busy disk; a database crash may lose the last fraction of a second of clicks.
+SMS_LINK_ASYNC_COMMIT = env.bool("SMS_LINK_ASYNC_COMMIT", default=True)
 # A click this many seconds after delivery or sooner is a link preview, not a person.
 SMS_LINK_BOT_SECONDS = env.float("SMS_LINK_BOT_SECONDS", default=2.0)
 # A second hit on the same link of the same message within this many seconds is a bot.

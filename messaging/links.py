@@ -267,6 +267,7 @@ WITH src AS (
            COALESCE(m.delivered_at, m.sent_at) AS delivered_at
     FROM messaging_outboundmessage m
     JOIN messaging_trackedlink l ON l.id = %(link)s AND l.program_id = m.program_id
+    {async_commit}
     WHERE m.id = %(message)s AND m.created_at >= %(oldest)s
 ), ins AS (
     INSERT INTO messaging_click (link_id, message_id, contact_id, campaign_id, variant_id,
@@ -289,6 +290,16 @@ FROM src, ins
 """
 
 
+# A click's commit need not wait for its WAL flush (SMS_LINK_ASYNC_COMMIT): on a busy disk that
+# wait is most of a redirect's time. A PostgreSQL crash can then lose the last moment of clicks
+# (about three WAL-writer cycles, 0.6 s by default), never store one twice, never corrupt.
+_ASYNC_COMMIT = "CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit"
+
+
+def _click_sql() -> str:
+    return _CLICK_SQL.format(async_commit=_ASYNC_COMMIT if settings.SMS_LINK_ASYNC_COMMIT else "")
+
+
 def _oldest(at) -> object:
     days = settings.SMS_LINK_MAX_AGE_DAYS
     return at - timedelta(days=days) if days else at.replace(year=1970)
@@ -307,7 +318,7 @@ def _record_sql(hit: Hit) -> Redirect | None:
         "repeat": hit.at - timedelta(seconds=settings.SMS_LINK_REPEAT_SECONDS),
     }
     with connection.cursor() as cursor:
-        cursor.execute(_CLICK_SQL, params)
+        cursor.execute(_click_sql(), params)
         row = cursor.fetchone()
     if row is None:
         return None
