@@ -45,7 +45,7 @@ def test_it_creates_programs_contacts_and_varied_consent_histories_once():
         == 2
     )
     assert TemplateVersion.objects.filter(status="pending_review").count() == 1
-    campaign = Campaign.objects.get()
+    campaign = Campaign.objects.get(name="Weekend tent sale")
     assert launch_problems(campaign) == []  # ready to launch from the admin
 
     call_command("seed_demo", contacts=150, seed=7)
@@ -175,3 +175,23 @@ def test_it_includes_a_few_conversations_received_through_the_inbound_path():
         for sid in InboundMessage.objects.values_list("provider_sid", flat=True)
     )
     assert RevocationReview.objects.filter(status="pending").count() == 1
+
+
+def test_it_tracks_the_offers_links_with_clicks_and_conversions_on_a_sent_campaign(settings):
+    from campaigns.models import Campaign
+    from messaging.links import parse_code
+    from messaging.models import Click, Conversion, OutboundMessage
+
+    call_command("seed_demo", contacts=150, seed=7)
+    offers = Program.objects.get(slug="offers")
+    assert offers.link_tracking
+    sent = Campaign.objects.get(name="Spring tent sale")
+    delivered = OutboundMessage.objects.filter(campaign=sent, status="delivered")
+    assert delivered.exists()
+    for message in delivered:
+        code = message.body.split(f"https://{settings.SMS_LINK_DOMAIN}/")[1].split()[0]
+        assert parse_code(code)[0] == message.pk
+    clicks = Click.objects.filter(campaign=sent)
+    assert clicks.filter(bot_reason="").exists()
+    assert clicks.exclude(bot_reason="").exists()
+    assert Conversion.objects.filter(campaign=sent, attribution="click").exists()

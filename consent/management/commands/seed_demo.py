@@ -169,6 +169,7 @@ class Command(BaseCommand):
                 ]
                 made = self.create_contacts(rng, contacts, offers, appointments, tags)
                 self.create_sending(offers, appointments)
+                self.create_link_demo(rng, offers)
                 self.create_conversations()
             self.stdout.write(
                 self.style.SUCCESS(
@@ -307,6 +308,40 @@ class Command(BaseCommand):
         campaign.senders.add(sender)
         CampaignVariant.objects.create(campaign=campaign, label="A", template_version=versions[0])
 
+    def create_link_demo(self, rng, offers: Program) -> None:
+        """A sent campaign with tracked links: deliveries, human and bot clicks, conversions."""
+        from campaigns.fanout import fanout_all
+        from campaigns.models import Campaign, CampaignStatus
+        from messaging.demo import demo_link_activity
+        from messaging.models import MessageStatus, OutboundMessage
+
+        draft = Campaign.objects.get(name="Weekend tent sale")
+        now = timezone.now()
+        sent = Campaign.objects.create(
+            name="Spring tent sale",
+            program=offers,
+            audience=draft.audience,
+            created_by=draft.created_by,
+            status=CampaignStatus.COMPLETED,
+            launched_at=now - timedelta(days=3),
+            completed_at=now - timedelta(days=3),
+        )
+        sent.senders.set(draft.senders.all())
+        variant = draft.variants.get()
+        sent.variants.create(label="A", template_version=variant.template_version)
+        fanout_all(sent)
+        queued = OutboundMessage.objects.filter(campaign=sent, status=MessageStatus.QUEUED)
+        for message in queued:
+            at = sent.launched_at + timedelta(seconds=rng.randint(5, 900))
+            OutboundMessage.objects.filter(pk=message.pk).update(
+                status=MessageStatus.DELIVERED,
+                provider_sid=f"SMdemo{message.pk:026d}",
+                attempts=1,
+                sent_at=at,
+                delivered_at=at + timedelta(seconds=3),
+            )
+        demo_link_activity(campaign=sent, rng=rng, now=now)
+
     def create_conversations(self) -> None:
         """A few people who texted the short code, through the real inbound path (marked as
         simulated): questions waiting in the support queue, one "not interested" waiting for
@@ -354,6 +389,8 @@ class Command(BaseCommand):
             "text (up to 6 msgs/mo). Msg & data rates may apply. Reply STOP to cancel.",
             opt_out_confirmation_text="Acme Outdoor: you're unsubscribed from Offers and will "
             "receive no more messages.",
+            link_tracking=True,
+            link_utm=True,
         )
         appointments = Program.objects.create(
             slug="appointments",
