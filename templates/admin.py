@@ -401,7 +401,7 @@ class VersionAdminBase(admin.ModelAdmin):
             "version": version,
             "contact": contact,
             "rendered": rendered,
-            "analysis": analyze(rendered) if rendered else None,
+            "analysis": analyze(as_sent(rendered, version.template)) if rendered else None,
             "error": error,
         }
         return TemplateResponse(request, "admin/templates/templateversion/preview.html", context)

@@ -173,3 +173,14 @@ def test_the_editor_and_the_api_preview_count_the_shortened_length(program, part
         format="json",
     ).json()
     assert answer["segments"] == 1
+
+
+def test_the_launch_summary_counts_segments_with_short_links(program):
+    from campaigns.launch import launch_summary
+
+    body = BODY.replace("{first_name|there}", "there")
+    tracked = create_campaign(program, bodies=[body])
+    untracked = create_campaign(program, bodies=[body], link_tracking=False)
+    opt_in(create_contact(), program)
+    assert [v.segments for v in launch_summary(tracked).variants] == [1]
+    assert [v.segments for v in launch_summary(untracked).variants] == [2]
