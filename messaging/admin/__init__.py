@@ -2,11 +2,12 @@
 
 - `alerts`: operator alerts (conditions staff must look at), acknowledged here.
 - `inbound`: incoming messages and status callbacks (read-only, big tables).
+- `links`: tracked links, clicks and conversions (read-only, big tables).
 - `conversations`: conversations with agents' replies, and the revocation review queue.
 - `outbound`: senders, outbound messages and their events, quiet hours, reassigned checks.
 - `partners`: API clients, webhook subscriptions and the webhook delivery log.
 """
 
-from . import alerts, conversations, inbound, outbound, partners
+from . import alerts, conversations, inbound, links, outbound, partners
 
-__all__ = ["alerts", "conversations", "inbound", "outbound", "partners"]
+__all__ = ["alerts", "conversations", "inbound", "links", "outbound", "partners"]
