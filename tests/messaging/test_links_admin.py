@@ -44,3 +44,15 @@ def test_it_lists_searches_and_shows_each_record_read_only_without_counting(root
     assert page.status_code == 200
     assert b'name="_save"' not in page.content
     assert root.get(reverse(f"admin:messaging_{model}_add")).status_code == 403
+
+
+def test_marketing_and_compliance_see_clicks_and_conversions_but_change_nothing(client, activity):
+    from consent.roles import COMPLIANCE, MARKETING
+
+    for n, group in enumerate([MARKETING, COMPLIANCE]):
+        client.force_login(create_user(f"viewer{n}", group))
+        for model in MODELS:
+            assert client.get(reverse(f"admin:messaging_{model}_changelist")).status_code == 200
+        obj = Click.objects.first()
+        page = client.get(reverse("admin:messaging_click_change", args=[obj.pk]))
+        assert b'name="_save"' not in page.content
