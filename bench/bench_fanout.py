@@ -6,6 +6,10 @@
 Data: bench_can_message's generator (1.1M contacts opted in to one program, 10% opted out
 afterwards, 2% suppressed). The campaign's audience is everyone, so every contact gets a row:
 queued when eligible, blocked with its reason otherwise. Goal: >=120k recipients/s, <=300 MB.
+
+BENCH_LINKS: "off" (links as written), "on" (link tracking: each recipient's short link made in
+the INSERT) or "both" (the default: runs alternate off / on over the same data, and the ratio
+of the medians is printed; tracking must stay within 10% of off).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from tests.factories import create_approved_version, create_template, create_use
 CONTACTS = int(os.environ.get("BENCH_CONTACTS", 1_100_000))
 RUNS = int(os.environ.get("BENCH_RUNS", 3))
 BATCH = int(os.environ.get("BENCH_BATCH", 200_000))
+LINKS = os.environ.get("BENCH_LINKS", "both")
 BODY = "Acme: hi {first_name|there}, 20% off at https://acme.example/sale Reply STOP to opt out"
 
 
@@ -44,10 +49,15 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def make_campaign(program, sender, version, owner, n: int) -> Campaign:
+def make_campaign(program, sender, version, owner, n: int, tracking: bool) -> Campaign:
     audience = Audience.objects.create(name=f"Everyone {n}", filters={})
     campaign = Campaign.objects.create(
-        name=f"Bench {n}", program=program, audience=audience, created_by=owner, status="sending"
+        name=f"Bench {n}",
+        program=program,
+        audience=audience,
+        created_by=owner,
+        status="sending",
+        link_tracking=tracking,
     )
     campaign.senders.add(sender)
     CampaignVariant.objects.create(campaign=campaign, label="A", template_version=version)
@@ -75,24 +85,36 @@ def main() -> None:
     version = create_approved_version(
         create_template(program, owner=owner, name=f"Bench {time.time_ns()}"), body=BODY
     )
-    rates, seconds = [], []
-    for n in range(RUNS):
-        campaign = make_campaign(program, sender, version, owner, n)
-        start = time.perf_counter()
-        written = fanout_all(campaign, batch_size=BATCH)
-        elapsed = time.perf_counter() - start
-        rates.append(written / elapsed)
-        seconds.append(elapsed)
-        campaign.refresh_from_db()
-        queued = OutboundMessage.objects.filter(campaign=campaign, status="queued").count()
+    modes = {"off": [False], "on": [True], "both": [False, True]}[LINKS]
+    rates: dict[bool, list[float]] = {mode: [] for mode in modes}
+    seconds: dict[bool, list[float]] = {mode: [] for mode in modes}
+    n = 0
+    for _ in range(RUNS):
+        for tracking in modes:
+            n += 1
+            campaign = make_campaign(program, sender, version, owner, n, tracking)
+            start = time.perf_counter()
+            written = fanout_all(campaign, batch_size=BATCH)
+            elapsed = time.perf_counter() - start
+            rates[tracking].append(written / elapsed)
+            seconds[tracking].append(elapsed)
+            campaign.refresh_from_db()
+            queued = OutboundMessage.objects.filter(campaign=campaign, status="queued").count()
+            print(
+                f"  run {n} (links {'tracked' if tracking else 'as written'}): {written:,} rows "
+                f"({queued:,} queued, excluded {campaign.excluded}) "
+                f"in {elapsed:.2f} s = {written / elapsed:,.0f} recipients/s"
+            )
+    for tracking in modes:
         print(
-            f"  run {n + 1}: {written:,} rows ({queued:,} queued, excluded {campaign.excluded}) "
-            f"in {elapsed:.2f} s = {written / elapsed:,.0f} recipients/s"
+            f"fan-out, links {'tracked' if tracking else 'as written'}: median "
+            f"{statistics.median(rates[tracking]):,.0f} recipients/s "
+            f"({statistics.median(seconds[tracking]):.2f} s for {written:,})"
         )
-    print(
-        f"fan-out: median {statistics.median(rates):,.0f} recipients/s "
-        f"({statistics.median(seconds):.2f} s for {written:,}), peak RSS {peak_mb():.0f} MB"
-    )
+    if len(modes) == 2:
+        ratio = statistics.median(rates[True]) / statistics.median(rates[False])
+        print(f"tracked / as written: {ratio:.2f}")
+    print(f"peak RSS {peak_mb():.0f} MB, load average {os.getloadavg()}")
 
 
 if __name__ == "__main__":

@@ -190,6 +190,7 @@ class CampaignAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        ("Links", {"fields": ["link_tracking"]}),
     ]
 
     def get_changelist(self, request, **kwargs):

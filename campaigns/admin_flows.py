@@ -24,6 +24,7 @@ from templates.models import MessageTemplate, TemplateVersion, VersionStatus
 
 from .flows import OPS, FlowError, flow_set_active
 from .models import Flow, FlowEvent, FlowRun
+from .selectors import flow_success
 
 RECENT_RUNS = 20
 CONDITIONS_HELP = (
@@ -48,6 +49,9 @@ class FlowForm(forms.ModelForm):
             "anchor",
             "offset",
             "max_lateness",
+            "success_event",
+            "success_replies",
+            "success_window",
         ]
         help_texts = {"conditions": CONDITIONS_HELP}
         widgets = {"conditions": forms.Textarea(attrs={"rows": 4, "cols": 80})}
@@ -56,6 +60,15 @@ class FlowForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if "template" in self.fields:
             self.fields["template"].queryset = MessageTemplate.objects.select_related("program")
+        if "success_window" in self.fields:
+            self.fields["success_window"].required = False
+
+    def clean_success_window(self):
+        # Blank keeps the default: a flow made before success was measured still saves.
+        return (
+            self.cleaned_data.get("success_window")
+            or Flow._meta.get_field("success_window").get_default()
+        )
 
     # Flow.clean (campaigns.flow_rules.flow_problems) names each problem's field.
 
@@ -78,11 +91,19 @@ class FlowAdmin(admin.ModelAdmin):
     list_select_related = ["program", "template"]
     search_fields = ["name", "trigger", "template__name"]
     actions = ["activate_action", "deactivate_action"]
-    readonly_fields = ["approved_text", "recent_runs", "created_by", "created_at", "updated_at"]
+    readonly_fields = [
+        "approved_text",
+        "success",
+        "recent_runs",
+        "created_by",
+        "created_at",
+        "updated_at",
+    ]
     fieldsets = [
         (None, {"fields": ["name", "description", "active"]}),
         ("When", {"fields": ["trigger", "conditions", "anchor", "offset", "max_lateness"]}),
         ("What", {"fields": ["program", "template", "approved_text"]}),
+        ("Success", {"fields": ["success_event", "success_replies", "success_window", "success"]}),
         ("Recent runs", {"fields": ["recent_runs"]}),
         ("History", {"fields": ["created_by", "created_at", "updated_at"]}),
     ]
@@ -120,6 +141,17 @@ class FlowAdmin(admin.ModelAdmin):
         if flow.approved_number is None:
             return mark_safe('<span style="color:#b42318">none: sends nothing</span>')
         return f"v{flow.approved_number}"
+
+    @admin.display(description="Success rate (30 days)")
+    def success(self, flow: Flow) -> str:
+        if flow.pk is None:
+            return "-"
+        result = flow_success(flow, since=timezone.now() - timedelta(days=30))
+        if result is None:
+            return "Name a success event or replies to see how often this flow works."
+        if result.rate is None:
+            return "No sends yet."
+        return f"{result.rate:.0%}: {result.succeeded:,} of {result.sent:,} sends"
 
     @admin.display(description="When")
     def timing(self, flow: Flow) -> str:

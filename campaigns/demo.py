@@ -14,12 +14,14 @@ import uuid
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from config.lib.process_cache import clear_all as clear_process_caches
 from consent.models import Contact, Program
 from messaging import counters, inbound
 from messaging.callbacks import status_callback_receive
+from messaging.demo import demo_link_activity
 from messaging.dispatch import Dispatcher
 from messaging.models import MessageStatus, OutboundMessage, Sender
 from messaging.providers import SendResult
@@ -66,6 +68,7 @@ def seed_reports_demo(*, marketer, reviewer, seed: int = 16) -> bool:
         rng = random.Random(seed)
         campaign = _campaign(offers, sender, marketer, reviewer)
         _send(campaign, rng)
+        _clicks_and_orders(campaign, rng)
         _flows(rng)
         added = True
     counters.rebuild()
@@ -151,6 +154,19 @@ def _send(campaign: Campaign, rng: random.Random) -> None:
     Campaign.objects.filter(pk=campaign.pk).update(
         status=CampaignStatus.COMPLETED, completed_at=timezone.now()
     )
+
+
+def _clicks_and_orders(campaign: Campaign, rng: random.Random) -> None:
+    """The campaign as sent 20 hours ago (replies still within their attribution window), then
+    clicks on its short links, human and bot, and the orders they led to."""
+    ago = timedelta(hours=20)
+    OutboundMessage.objects.filter(campaign=campaign).update(
+        sent_at=F("sent_at") - ago, delivered_at=F("delivered_at") - ago
+    )
+    Campaign.objects.filter(pk=campaign.pk).update(
+        launched_at=F("launched_at") - ago, completed_at=F("completed_at") - ago
+    )
+    demo_link_activity(campaign=campaign, rng=rng, now=timezone.now())
 
 
 def _flows(rng: random.Random) -> None:

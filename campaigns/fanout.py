@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import (
     BigIntegerField,
     BooleanField,
@@ -33,6 +33,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Concat, Mod, Trim
 from django.utils import timezone
@@ -44,7 +45,7 @@ from consent.models import (
     MessageType,
     Suppression,
 )
-from messaging import counters
+from messaging import counters, links
 from messaging.models import BlockReason, MessageKind, MessageStatus, OutboundMessage
 from templates.rendering import CONTACT_FIELDS, compile_template
 
@@ -87,15 +88,20 @@ def _token_value(name: str):
 
 
 def _variant_body(
-    qs: QuerySet, variant: CampaignVariant, n: int
+    qs: QuerySet, variant: CampaignVariant, n: int, *, campaign: Campaign | None = None
 ) -> tuple[QuerySet, object, Q | None]:
-    """Annotate token values; return the body expression and the "a token is missing" test."""
+    """Annotate token values; return the body expression and the "a token is missing" test.
+
+    With `campaign` (one that tracks links), tracked links in the literal text are marked for
+    the INSERT to replace with each recipient's short link.
+    """
     parts = []
     missing: Q | None = None
-    for position, (kind, text, _spec, default) in enumerate(
-        compile_template(variant.template_version.body).pieces()
-    ):
+    pieces = compile_template(variant.template_version.body).pieces()
+    for position, (kind, text, _spec, default) in enumerate(pieces):
         if kind == "literal":
+            if campaign is not None:
+                text = _marked(campaign, variant, pieces, position)
             parts.append(Value(text, output_field=TextField()))
             continue
         alias = f"tok_{n}_{position}"
@@ -117,6 +123,17 @@ def _variant_body(
     else:
         body = Concat(*parts, output_field=TextField())
     return qs, body, missing
+
+
+def _marked(campaign: Campaign, variant: CampaignVariant, pieces: list, position: int) -> str:
+    """Literal piece `position` with its tracked links marked (a token may follow it)."""
+    return links.fanout_links(
+        pieces[position][1],
+        campaign.program,
+        campaign=campaign,
+        variant=variant,
+        then_token=position + 1 < len(pieces),
+    )
 
 
 def _by_bucket(bucket: str, choices: list[tuple[int, object]], field) -> Case | object:
@@ -163,8 +180,12 @@ def _with_frequency_verdict(qs: QuerySet, program, start: datetime) -> QuerySet:
     )
 
 
-def fanout_queryset(campaign: Campaign) -> QuerySet:
-    """The SELECT behind the INSERT: one row per audience contact, columns of OutboundMessage."""
+def fanout_queryset(campaign: Campaign, *, mark_links: bool = False) -> QuerySet:
+    """The SELECT behind the INSERT: one row per audience contact, columns of OutboundMessage.
+
+    `mark_links`: the bodies carry link markers when the campaign tracks links (`fanout_batch`
+    replaces them; the launch summary only counts rows).
+    """
     program = campaign.program
     variants = list(campaign.variants.select_related("template_version").order_by("label"))
     senders = list(campaign.senders.filter(active=True).order_by("pk").values_list("pk", flat=True))
@@ -186,8 +207,9 @@ def fanout_queryset(campaign: Campaign) -> QuerySet:
     )
     qs = _with_frequency_verdict(qs, program, campaign_start(campaign))
     bodies, missing_by_variant, bound = [], [], 0
+    tracking = mark_links and links.tracking_on(program, campaign)
     for n, variant in enumerate(variants):
-        qs, body, missing = _variant_body(qs, variant, n)
+        qs, body, missing = _variant_body(qs, variant, n, campaign=campaign if tracking else None)
         bound += variant.weight
         bodies.append((bound, body))
         missing_by_variant.append((bound, missing))
@@ -279,10 +301,32 @@ def fanout_batch(campaign: Campaign, *, batch_size: int = BATCH_SIZE) -> BatchRe
         campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
         if campaign.fanout_done:
             return BatchResult(0, campaign.fanout_cursor, True)
-        qs = fanout_queryset(campaign).filter(id__gt=campaign.fanout_cursor).order_by("id")
+        qs = fanout_queryset(campaign, mark_links=True)
+        qs = qs.filter(id__gt=campaign.fanout_cursor).order_by("id")
+        link_ids = _link_ids(campaign)
+        in_sql = bool(link_ids) and connection.vendor == "postgresql"
         aliases = [alias for _, alias in INSERT_COLUMNS]
-        select = qs.values_list(*aliases, *sql.VERDICT_COLUMNS)[:batch_size]
-        ids = sql.insert_messages(select, INSERT_COLUMNS, CONSTANT_COLUMNS)
+        extra, expressions = [], {}
+        if in_sql:
+            # Each row takes its id from the sequence in the inner SELECT (whose LIMIT keeps it
+            # from being merged into the outer one), so its short links can name it.
+            qs = qs.annotate(m_id=RawSQL(sql.next_id_sql(OutboundMessage), []))  # noqa: S611 (a name from the catalog, quoted)
+            extra = ["m_id"]
+            qn = connection.ops.quote_name
+            expressions["m_body"] = links.fanout_body_sql(
+                f"sub.{qn('m_body')}", f"sub.{qn('m_id')}", link_ids
+            )
+        select = qs.values_list(*aliases, *sql.VERDICT_COLUMNS, *extra)[:batch_size]
+        rows = sql.insert_messages(
+            select,
+            INSERT_COLUMNS,
+            CONSTANT_COLUMNS,
+            id_alias="m_id" if in_sql else None,
+            expressions=expressions,
+        )
+        ids = [contact_id for contact_id, _ in rows]
+        if link_ids and not in_sql:
+            links.fill_marked_bodies([message_id for _, message_id in rows])
         if ids:  # the funnel's first step, on the day of the batch
             counters.bump(
                 day=counters.utc_day(timezone.now()),
@@ -295,6 +339,21 @@ def fanout_batch(campaign: Campaign, *, batch_size: int = BATCH_SIZE) -> BatchRe
         if done:
             Campaign.objects.filter(pk=campaign.pk).update(excluded=exclusion_report(campaign))
     return BatchResult(len(ids), cursor_value, done)
+
+
+def _link_ids(campaign: Campaign) -> list[int]:
+    """The tracked links the campaign's bodies mark (none when it does not track links)."""
+    if not links.tracking_on(campaign.program, campaign):
+        return []
+    texts = []
+    for variant in campaign.variants.select_related("template_version"):
+        pieces = compile_template(variant.template_version.body).pieces()
+        texts += [
+            _marked(campaign, variant, pieces, position)
+            for position, (kind, *_rest) in enumerate(pieces)
+            if kind == "literal"
+        ]
+    return links.marked_link_ids(texts)
 
 
 def exclusion_report(campaign: Campaign) -> dict[str, int]:

@@ -24,6 +24,8 @@ MONTHLY_REMINDER_EVENT = "subscription.monthly_reminder"
 OPS = ("eq", "ne", "in", "exists", "gt", "gte", "lt", "lte", "contains")
 #: Events the product raises itself: their data has no times to anchor to.
 INTERNAL_EVENTS = (OPTED_IN_EVENT, MONTHLY_REMINDER_EVENT)
+#: A partner's order: also recorded as a conversion (messaging.conversions).
+CONVERSION_EVENT = "conversion.recorded"
 #: How far from its anchor a flow may send (a reminder a quarter ahead is already odd).
 MAX_OFFSET = timedelta(days=90)
 
@@ -179,6 +181,11 @@ def flow_problems(flow: Flow) -> dict[str, list[str]]:
         add("offset", f"At most {MAX_OFFSET.days} days before or after.")
     if flow.max_lateness is not None and flow.max_lateness < timedelta(0):
         add("max_lateness", "Cannot be negative.")
+    replies = flow.success_replies or []
+    if not isinstance(replies, list) or not all(isinstance(r, str) and r.strip() for r in replies):
+        add("success_replies", 'A list of replies, e.g. ["C", "YES"].')
+    if flow.success_window is not None and flow.success_window <= timedelta(0):
+        add("success_window", "Must be longer than zero.")
     return problems
 
 

@@ -103,7 +103,24 @@ def flow_event_record(
         event = FlowEvent.objects.create(
             type=type, contact=contact, occurred_at=occurred_at, data=data or {}, client=client
         )
+        flow_success_record(contact=contact, event_type=type, at=occurred_at)
         return event, flow_event_fire(event=event, program=program)
+
+
+def flow_success_record(*, contact: Contact, event_type: str, at: datetime) -> int:
+    """Mark the person's runs of flows whose success event is `event_type` as succeeded: each
+    run that sent a message within the flow's success window before `at`. Returns how many."""
+    marked = 0
+    for flow in Flow.objects.filter(success_event=event_type).only("pk", "success_window"):
+        marked += FlowRun.objects.filter(
+            flow=flow,
+            contact=contact,
+            outcome=FlowRunOutcome.QUEUED,
+            succeeded_at__isnull=True,
+            fire_at__lte=at,
+            fire_at__gte=at - flow.success_window,
+        ).update(succeeded_at=at)
+    return marked
 
 
 def flow_event_fire(*, event: FlowEvent, program: Program | None = None) -> list[FlowRun]:
@@ -202,6 +219,7 @@ def _run(flow: Flow, event: FlowEvent | None, contact: Contact, *, version=None)
         template_version=version,
         send_at=fire_at,
         event_data={"confirms": confirms} if confirms else None,
+        flow=flow,
     )
     blocked = message.status == MessageStatus.BLOCKED
     return _save_run(

@@ -20,10 +20,11 @@ from django.conf import settings
 from django.db import connection
 
 from consent.models import Contact
-from messaging import sending_rules
+from messaging import links, sending_rules
 from messaging.holds import local_send_at, rulebook
 from messaging.models import BlockReason
 from templates.encoding import analyze
+from templates.links import shortened_for_count
 
 from . import sql
 from .audiences import AudienceFilterError, audience_contacts
@@ -118,19 +119,28 @@ def _planner_estimate(campaign: Campaign) -> int | None:
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
-def _variant_forecast(variant) -> VariantForecast:
+def _variant_forecast(variant, campaign: Campaign) -> VariantForecast:
     version = variant.template_version
     config = version.template.check_config()
     compiled = version.compiled
     lengths, default = config.token_max_lengths, config.default_token_length
+    tracked = links.tracking_on(campaign.program, campaign)
+
+    def as_sent(text: str) -> str:
+        if not tracked:
+            return text
+        return shortened_for_count(
+            text, settings.SMS_ALLOWED_LINK_DOMAINS, settings.SMS_LINK_DOMAIN
+        )
+
     worst = analyze(
-        compiled.worst_case_text(lengths, default_length=default), config.smart_encoding
+        as_sent(compiled.worst_case_text(lengths, default_length=default)), config.smart_encoding
     )
     has_tokens = bool(compiled.tokens)
     ucs2 = worst
     if has_tokens:
         text = compiled.worst_case_text(lengths, default_length=default, filler=NON_GSM_FILLER)
-        ucs2 = analyze(text, config.smart_encoding)
+        ucs2 = analyze(as_sent(text), config.smart_encoding)
     return VariantForecast(
         label=variant.label,
         version=str(version),
@@ -199,7 +209,7 @@ def launch_summary(campaign: Campaign) -> LaunchSummary:
     summary.currency = settings.SMS_PRICE_CURRENCY
     summary.start = campaign_start(campaign)
     variants = list(campaign.variants.select_related("template_version__template__program"))
-    summary.variants = [_variant_forecast(v) for v in variants]
+    summary.variants = [_variant_forecast(v, campaign) for v in variants]
     try:
         counts, read, eligible_ids = _verdicts(campaign)
     except (FanoutError, AudienceFilterError):

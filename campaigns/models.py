@@ -94,6 +94,11 @@ class Campaign(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     launched_at = models.DateTimeField(null=True, blank=True, editable=False)
     completed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    link_tracking = models.BooleanField(
+        null=True,
+        blank=True,
+        help_text="Track links in this campaign: yes, no, or as its program says (empty).",
+    )
     fanout_cursor = models.BigIntegerField(default=0, editable=False)
     fanout_done = models.BooleanField(default=False, editable=False)
     excluded = models.JSONField(
@@ -211,6 +216,22 @@ class Flow(models.Model):
         default=timedelta(hours=1),
         help_text="Skip the send if its time passed longer ago than this.",
     )
+    success_event = models.CharField(
+        max_length=64,
+        blank=True,
+        validators=[RegexValidator(EVENT_TYPE_PATTERN, "An event type such as lead.created.")],
+        help_text="The event that means the flow worked for a person (e.g. "
+        "appointment.confirmed); its success rate counts runs followed by it.",
+    )
+    success_replies = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Replies that mean the flow worked, e.g. ["C", "YES"] (whole reply, any case).',
+    )
+    success_window = models.DurationField(
+        default=timedelta(days=7),
+        help_text="How long after its message a success event or reply still counts.",
+    )
     active = models.BooleanField(default=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -297,6 +318,9 @@ class FlowRun(models.Model):
         related_name="+",
     )
     created_at = models.DateTimeField(default=timezone.now)
+    succeeded_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the flow's success event or reply followed."
+    )
 
     class Meta:
         ordering = ["-id"]

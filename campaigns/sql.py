@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import connection
+from django.db import connection, models
 from django.db.models import QuerySet
 
 from consent.models import ConsentStatus
@@ -44,40 +44,75 @@ def verdict_sql() -> tuple[str, list[Any]]:
 
 
 def insert_messages(
-    select: QuerySet, columns: list[tuple[str, str]], constants: dict[str, Any]
-) -> list[int]:
+    select: QuerySet,
+    columns: list[tuple[str, str]],
+    constants: dict[str, Any],
+    *,
+    id_alias: str | None = None,
+    expressions: dict[str, tuple[str, list[Any]]] | None = None,
+) -> list[tuple[int, int]]:
     """INSERT one outbound message per row of `select`, queued or blocked with its reason;
-    returns the contact ids written.
+    returns (contact id, message id) per row written.
 
     `select` is a `values_list` of the aliases in `columns` (column name, alias) followed by
-    `VERDICT_COLUMNS`; `constants` are columns every row gets the same value for.
+    `VERDICT_COLUMNS` (and `id_alias`); `constants` are columns every row gets the same value
+    for. `id_alias` names the inner column carrying each row's id (drawn from the sequence in
+    the inner SELECT, so other columns can name it); `expressions` replace an alias's value by
+    an SQL expression over the inner row `sub` (alias -> (SQL, its parameters)).
     """
     qn = connection.ops.quote_name
     opts = OutboundMessage._meta
     inner, inner_params = select.query.sql_with_params()
     verdict, verdict_params = verdict_sql()
+    expressions = expressions or {}
     fixed = list(constants.items())
-    names = [qn(c) for c, _ in columns]
+    names, outer, outer_params = [], [], []
+    if id_alias:
+        names.append(qn(opts.pk.column))
+        outer.append(f"sub.{qn(id_alias)}")
+    for column, alias in columns:
+        names.append(qn(column))
+        expression, params = expressions.get(alias, (f"sub.{qn(alias)}", []))
+        outer.append(expression)
+        outer_params += params
     names += [qn(opts.get_field(f).column) for f in ("reason", "status")]
     names += [qn(c) for c, _ in fixed]
-    outer = [f"sub.{qn(alias)}" for _, alias in columns]
     # Identifiers come from the model or are quoted aliases; every value is a parameter.
     statement = (
         f"INSERT INTO {qn(opts.db_table)} ({', '.join(names)}) "  # noqa: S608
         f"SELECT {', '.join(outer)}, {verdict}, "
         f"CASE WHEN ({verdict}) = '' THEN %s ELSE %s END, "
         f"{', '.join(['%s'] * len(fixed))} "
-        f"FROM ({inner}) sub RETURNING {qn(opts.get_field('contact').column)}"
+        f"FROM ({inner}) sub "
+        f"RETURNING {qn(opts.get_field('contact').column)}, {qn(opts.pk.column)}"
     )
     statuses = [MessageStatus.QUEUED.value, MessageStatus.BLOCKED.value]
-    params = [*verdict_params, *verdict_params, *statuses, *(v for _, v in fixed), *inner_params]
+    params = [
+        *outer_params,
+        *verdict_params,
+        *verdict_params,
+        *statuses,
+        *(v for _, v in fixed),
+        *inner_params,
+    ]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # The plan's cost makes PostgreSQL JIT-compile it, a fixed 0.25-0.9 s a batch
             # that buys nothing for index probes (docs/performance.md).
             cursor.execute("SET LOCAL jit = off")
         cursor.execute(statement, params)
-        return [row[0] for row in cursor.fetchall()]
+        return cursor.fetchall()
+
+
+def next_id_sql(model: type[models.Model]) -> str:
+    """nextval() of `model`'s id sequence (PostgreSQL), the sequence named as a literal: looking
+    it up by table inside a statement would run once per row."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_get_serial_sequence(%s, %s)", [model._meta.db_table, model._meta.pk.column]
+        )
+        sequence = cursor.fetchone()[0]
+    return "nextval('{}'::regclass)".format(sequence.replace("'", "''"))
 
 
 def row_verdicts(select: QuerySet) -> list[tuple[int, str]]:

@@ -41,6 +41,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a click on a short link is answered before sessions, CSRF and auth cost anything.
+    "messaging.links.ShortLinkMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -304,6 +306,25 @@ INCIDENT_MIN_SAMPLE = env.int("INCIDENT_MIN_SAMPLE", default=200)
 INCIDENT_OPT_OUT_RATE = env.float("INCIDENT_OPT_OUT_RATE", default=0.02)
 INCIDENT_FILTERED_SHARE = env.float("INCIDENT_FILTERED_SHARE", default=0.05)
 INCIDENT_FAILURE_RATE = env.float("INCIDENT_FAILURE_RATE", default=0.10)
+
+# --- Link tracking and conversions (marketing owns these) ------------------------------------
+# The branded domain short links live on (https://<domain>/<code>); a request whose Host is this
+# domain is a link click. Programs (or campaigns) turn tracking on; links to the allowed link
+# domains in their messages are then replaced, per recipient, by a short link.
+SMS_LINK_DOMAIN = env.str("SMS_LINK_DOMAIN", default="go.acme.example")
+# Days after sending a short link stops working (404); empty: links never expire.
+SMS_LINK_MAX_AGE_DAYS = env.int("SMS_LINK_MAX_AGE_DAYS", default=None)
+# A click's commit does not wait for its write-ahead log flush: several times the redirects a
+# second on a busy disk; a database crash may lose the last fraction of a second of clicks.
+SMS_LINK_ASYNC_COMMIT = env.bool("SMS_LINK_ASYNC_COMMIT", default=True)
+# A click this many seconds after delivery or sooner is a link preview, not a person.
+SMS_LINK_BOT_SECONDS = env.float("SMS_LINK_BOT_SECONDS", default=2.0)
+# A second hit on the same link of the same message within this many seconds is a bot.
+SMS_LINK_REPEAT_SECONDS = env.float("SMS_LINK_REPEAT_SECONDS", default=1.0)
+# A conversion is credited to the last human click this many days before it...
+SMS_CONVERSION_CLICK_WINDOW_DAYS = env.int("SMS_CONVERSION_CLICK_WINDOW_DAYS", default=5)
+# ... else to the last delivered message this many hours before it.
+SMS_CONVERSION_VIEW_WINDOW_HOURS = env.int("SMS_CONVERSION_VIEW_WINDOW_HOURS", default=24)
 
 # --- Registrations and the program review (compliance owns these) -----------------------------
 # Days between program reviews of a registration (each registration may set its own cadence).

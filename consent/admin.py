@@ -356,6 +356,7 @@ class ProgramAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        ("Links", {"fields": ["link_tracking", "link_utm"]}),
     ]
 
     def has_delete_permission(self, request, obj=None) -> bool:

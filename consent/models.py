@@ -186,6 +186,16 @@ class Program(models.Model):
         help_text="Transactional programs only: may send outside quiet hours where the law "
         "exempts them. Marketing never is.",
     )
+    link_tracking = models.BooleanField(
+        default=False,
+        help_text="Replace each link to an allowed link domain with a short link on the branded "
+        "link domain, one per recipient, and count its clicks.",
+    )
+    link_utm = models.BooleanField(
+        "UTM parameters",
+        default=False,
+        help_text="Tracked links add utm_source, utm_medium and utm_campaign on the way through.",
+    )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 

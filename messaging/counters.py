@@ -76,7 +76,15 @@ from django.utils import timezone
 
 from consent.models import ConsentEvent, ConsentKind, ConsentMethod
 
-from .models import DailyCount, InboundMessage, MessageEvent, MessageStatus, OutboundMessage
+from .models import (
+    Click,
+    Conversion,
+    DailyCount,
+    InboundMessage,
+    MessageEvent,
+    MessageStatus,
+    OutboundMessage,
+)
 from .models.outbound import HANDED_OFF
 
 Dims = Mapping[str, int | None]
@@ -108,6 +116,15 @@ def message_dims(message: OutboundMessage) -> dict[str, int | None]:
 def message_day(message: OutboundMessage) -> date:
     """The day a message's outcomes are counted on: when it was handed off (else today)."""
     return utc_day(message.sent_at or timezone.now())
+
+
+def conversion_day_and_dims(conversion: Conversion) -> tuple[date, dict[str, int | None]]:
+    """Where a conversion counts: its attributed message's day and dimensions, else its
+    program's on the day it happened."""
+    message = conversion.message
+    if message is not None:
+        return message_day(message), message_dims(message)
+    return utc_day(conversion.occurred_at), {"program": conversion.program_id}
 
 
 def price_per_segment_micros(sender_kind: str | None) -> int:
@@ -309,6 +326,8 @@ def rebuild() -> int:
     _rebuild_messages(tally)
     _rebuild_opt_outs(tally)
     _rebuild_replies(tally)
+    _rebuild_clicks(tally)
+    _rebuild_conversions(tally)
     for extra in REBUILD_EXTRAS:
         for day, dims, metrics in extra():
             tally.add(day=day, dims=dims, **metrics)
@@ -418,6 +437,33 @@ def _rebuild_replies(tally: Tally) -> None:
         _attributed(inbound, "received_at", settings.SMS_REPLY_ATTRIBUTION_HOURS, by_program=False)
     )
     _add_per_message(tally, ids, "replies")
+
+
+def _rebuild_clicks(tally: Tally) -> None:
+    human: dict[int, int] = defaultdict(int)
+    bots: dict[int, int] = defaultdict(int)
+    for message_id, bot_reason in Click.objects.values_list("message_id", "bot_reason").iterator():
+        (bots if bot_reason else human)[message_id] += 1
+    for metric, per_message in (("clicks_human", human), ("clicks_bot", bots)):
+        for message, n in _messages(per_message):
+            tally.add(day=message_day(message), dims=message_dims(message), **{metric: n})
+
+
+def _rebuild_conversions(tally: Tally) -> None:
+    for conversion in Conversion.objects.select_related("message").iterator(chunk_size=2000):
+        day, dims = conversion_day_and_dims(conversion)
+        tally.add(day=day, dims=dims, conversions=1, revenue_micros=price_micros(conversion.value))
+
+
+def _messages(per_message: dict[int, int]) -> Iterable[tuple[OutboundMessage, int]]:
+    """(message with its day and dimensions, n) for each message id in `per_message`."""
+    ids = list(per_message)
+    for start in range(0, len(ids), 5000):
+        chunk = OutboundMessage.objects.filter(pk__in=ids[start : start + 5000]).only(
+            "sent_at", *MESSAGE_DIMS.values()
+        )
+        for message in chunk:
+            yield message, per_message[message.pk]
 
 
 def totals(

@@ -25,6 +25,7 @@ from templates.rendering import MissingTokenError, contact_token_values, token_v
 
 from . import counters
 from .holds import policy_hold
+from .links import shorten_message
 from .models import (
     ApiClient,
     BlockReason,
@@ -90,12 +91,14 @@ def message_queue(
     in_reply_to=None,
     send_at: datetime | None = None,
     event_data: dict[str, Any] | None = None,
+    flow=None,
 ) -> OutboundMessage:
     """Queue one message, or record why it may not go (status blocked, with the reason).
 
     The consent gate is asked now and again by dispatch right before hand-off; a template
     version must be approved. The row is the decision log either way. `event_data` goes into
-    the first event's data (the API records which client asked).
+    the first event's data (the API records which client asked). When the program tracks
+    links, a queued message's links become its short links (`flow` is the flow sending it).
     """
     message_type = message_type or program.message_type
     sender = sender or default_sender(program)
@@ -125,6 +128,8 @@ def message_queue(
             reason=reason,
             next_attempt_at=send_at or timezone.now(),
         )
+        if not reason:
+            shorten_message(message, flow=flow)
         record_event(
             message,
             MessageEvent.Kind.BLOCKED if reason else MessageEvent.Kind.QUEUED,

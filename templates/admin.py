@@ -7,6 +7,7 @@ import json
 import re
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, OuterRef, Q, Subquery
@@ -21,6 +22,7 @@ from consent.models import Contact
 from . import rendering
 from .checks import run_checks
 from .encoding import analyze
+from .links import shortened_for_count
 from .models import (
     MessageTemplate,
     ReviewQueueItem,
@@ -399,7 +401,7 @@ class VersionAdminBase(admin.ModelAdmin):
             "version": version,
             "contact": contact,
             "rendered": rendered,
-            "analysis": analyze(rendered) if rendered else None,
+            "analysis": analyze(as_sent(rendered, version.template)) if rendered else None,
             "error": error,
         }
         return TemplateResponse(request, "admin/templates/templateversion/preview.html", context)
@@ -467,23 +469,33 @@ def _template_id(value) -> int | None:
         return None
 
 
+def template_for(template_id) -> MessageTemplate | None:
+    template_id = _template_id(template_id)
+    if template_id is None:
+        return None
+    return MessageTemplate.objects.filter(pk=template_id).select_related("program").first()
+
+
+def as_sent(body: str, template: MessageTemplate | None) -> str:
+    """`body` as its program sends it: tracked links become short links of typical length."""
+    if template is None or not template.program.link_tracking or not settings.SMS_LINK_DOMAIN:
+        return body
+    return shortened_for_count(body, settings.SMS_ALLOWED_LINK_DOMAINS, settings.SMS_LINK_DOMAIN)
+
+
 def analysis_payload(body: str, template_id=None) -> dict:
     """What the editor and the API show for a body: encoding, segments and findings, checked
     with the template's settings (or the deployment's, before a template is chosen).
 
     `segments` counts the body as sent with each token at its shortest (its default, or
     nothing), the figure the segment findings use; `segments_max` with each token at its
-    longest. Both equal the plain count for a body without tokens.
+    longest. Both equal the plain count for a body without tokens. When the template's program
+    tracks links, every count is of the body with its tracked links shortened (`as_sent`).
     """
-    template_id = _template_id(template_id)
-    template = (
-        MessageTemplate.objects.filter(pk=template_id).select_related("program").first()
-        if template_id is not None
-        else None
-    )
+    template = template_for(template_id)
     config = template.check_config() if template else default_check_config()
-    analysis = analyze(body)
-    smart = analyze(body, smart_encoding=True)
+    analysis = analyze(as_sent(body, template))
+    smart = analyze(as_sent(body, template), smart_encoding=True)
     findings = run_checks(body, config)
     token_error = None
     shortest = longest = analysis
@@ -493,10 +505,13 @@ def analysis_payload(body: str, template_id=None) -> dict:
         token_error = " ".join(exc.messages)
     else:
         if compiled.tokens:
-            shortest = analyze(compiled.shortest_text())
+            shortest = analyze(as_sent(compiled.shortest_text(), template))
             longest = analyze(
-                compiled.worst_case_text(
-                    config.token_max_lengths, default_length=config.default_token_length
+                as_sent(
+                    compiled.worst_case_text(
+                        config.token_max_lengths, default_length=config.default_token_length
+                    ),
+                    template,
                 )
             )
     return {

@@ -2,6 +2,10 @@
 
     POST /events/    events:write    report something that happened to a person (202)
 
+A `conversion.recorded` event is also an order: `data` carries `order_id`, `value` and
+`currency`, and `messaging.conversions.conversion_record` counts each order id once and credits
+it to the person's last human click (else their last delivered message) within its window.
+
 A thin view: the input serializer checks the request, `campaigns.flows.flow_event_record`
 stores the event and fires its flows, the output serializer answers with what each flow
 decided. Every refusal is ``{"code", "message", "fields"}`` (config/api/errors.py) and
@@ -11,8 +15,10 @@ writes nothing; `Idempotency-Key` makes a retried POST return the first answer.
 from __future__ import annotations
 
 import json
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.db import transaction
 from django.urls import path
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -28,7 +34,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from campaigns.flow_rules import EVENT_TYPE_PATTERN, INTERNAL_EVENTS
+from campaigns.flow_rules import CONVERSION_EVENT, EVENT_TYPE_PATTERN, INTERNAL_EVENTS
 from campaigns.flows import flow_event_record
 from campaigns.models import FlowRun, FlowRunOutcome
 from config.api.consent_serializers import AwareDateTimeField, StrictTypes
@@ -39,7 +45,8 @@ from config.api.message_serializers import ErrorSerializer
 from consent.contacts import number_erased
 from consent.phones import normalize_phone
 from consent.services import FUTURE_TOLERANCE, contact_get_or_create
-from messaging.models import Scope
+from messaging.conversions import conversion_record
+from messaging.models import Attribution, Scope
 
 #: The largest `data` object accepted, as compact JSON.
 MAX_DATA_BYTES = 16_000
@@ -96,6 +103,40 @@ class EventSerializer(StrictTypes, serializers.Serializer):
             raise serializers.ValidationError(f"{value.isoformat()} is in the future.")
         return value
 
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["type"] == CONVERSION_EVENT:
+            attrs["order"] = _order(attrs.get("data") or {})
+        return attrs
+
+
+def _order(data: dict[str, Any]) -> dict[str, Any]:
+    """A conversion's order_id, value and currency, or a ValidationError naming `data`."""
+    order_id = data.get("order_id")
+    if isinstance(order_id, int) and not isinstance(order_id, bool):
+        order_id = str(order_id)
+    if not isinstance(order_id, str) or not order_id.strip() or len(order_id) > 120:
+        raise serializers.ValidationError(
+            {"data": ["A conversion needs data.order_id (a string, at most 120 characters)."]}
+        )
+    try:
+        value = Decimal(str(data.get("value")))
+    except (InvalidOperation, ValueError):
+        value = None
+    if value is None or isinstance(data.get("value"), bool) or not value.is_finite() or value < 0:
+        raise serializers.ValidationError(
+            {"data": ["A conversion needs data.value, a number of 0 or more (e.g. 49.90)."]}
+        )
+    currency = data.get("currency")
+    if not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha():
+        raise serializers.ValidationError(
+            {"data": ["A conversion needs data.currency, a three-letter code such as USD."]}
+        )
+    return {
+        "order_id": order_id.strip(),
+        "value": value.quantize(Decimal("0.01")),
+        "currency": currency.upper(),
+    }
+
 
 class FlowRunSerializer(serializers.ModelSerializer):
     flow = serializers.CharField(source="flow.name", help_text="The flow's name.")
@@ -110,6 +151,16 @@ class FlowRunSerializer(serializers.ModelSerializer):
         fields = ["flow", "outcome", "reason", "fire_at", "message_id"]
 
 
+class ConversionSerializer(serializers.Serializer):
+    order_id = serializers.CharField()
+    counted = serializers.BooleanField(
+        help_text="False when this order id was already reported: it counts once."
+    )
+    attribution = serializers.ChoiceField(Attribution.choices)
+    campaign_id = serializers.IntegerField(allow_null=True)
+    message_id = serializers.IntegerField(allow_null=True)
+
+
 class EventResultSerializer(serializers.Serializer):
     """The stored event and one run per flow whose conditions held."""
 
@@ -118,6 +169,11 @@ class EventResultSerializer(serializers.Serializer):
     phone = serializers.CharField(source="contact.phone", help_text="E.164.")
     occurred_at = serializers.DateTimeField()
     runs = FlowRunSerializer(many=True)
+    conversion = ConversionSerializer(
+        required=False,
+        allow_null=True,
+        help_text="For a `conversion.recorded` event: the order, counted once.",
+    )
 
 
 EVENT_EXAMPLE = {
@@ -212,14 +268,28 @@ class EventCreate(APIView):
                 code="erased",
                 field="phone",
             )
-        contact = contact_get_or_create(phone=e164)
-        event, runs = flow_event_record(
-            type=data["type"],
-            contact=contact,
-            occurred_at=data.get("occurred_at") or timezone.now(),
-            data=data["data"],
-            client=request.auth,
-        )
+        occurred_at = data.get("occurred_at") or timezone.now()
+        conversion = None
+        with transaction.atomic():
+            contact = contact_get_or_create(phone=e164)
+            event, runs = flow_event_record(
+                type=data["type"],
+                contact=contact,
+                occurred_at=occurred_at,
+                data=data["data"],
+                client=request.auth,
+            )
+            if "order" in data:
+                order, counted = conversion_record(
+                    contact=contact, occurred_at=occurred_at, **data["order"]
+                )
+                conversion = {
+                    "order_id": order.order_id,
+                    "counted": counted,
+                    "attribution": order.attribution,
+                    "campaign_id": order.campaign_id,
+                    "message_id": order.message_id,
+                }
         return Response(
             EventResultSerializer(
                 {
@@ -228,6 +298,7 @@ class EventCreate(APIView):
                     "contact": contact,
                     "occurred_at": event.occurred_at,
                     "runs": runs,
+                    "conversion": conversion,
                 }
             ).data,
             status=status.HTTP_202_ACCEPTED,

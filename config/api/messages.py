@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 
 from messaging.models import MessageEvent, MessageKind, OutboundMessage, Scope
 from messaging.services import SendError, message_send
-from templates.admin import analysis_payload
+from templates.admin import analysis_payload, as_sent, template_for
 from templates.encoding import analyze
 
 from .errors import ApiError
@@ -334,9 +334,10 @@ class MessagePreviewView(APIView):
         incoming = PreviewRequestSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         body = incoming.validated_data["body"]
-        payload = analysis_payload(body, template_id=incoming.validated_data.get("template"))
+        template = incoming.validated_data.get("template")
+        payload = analysis_payload(body, template_id=template)
         if incoming.validated_data["smart_encoding"]:
-            smart = analyze(body, smart_encoding=True)
+            smart = analyze(as_sent(body, template_for(template)), smart_encoding=True)
             payload |= {
                 "encoding": smart.encoding,
                 "segments": smart.segments,

@@ -3,6 +3,7 @@
 from .alerts import OperatorAlert
 from .counters import CounterScope, DailyCount
 from .inbound import Conversation, InboundMessage, RevocationReview, StatusCallback
+from .links import Attribution, BotReason, Click, Conversion, TrackedLink
 from .outbound import (
     BlockReason,
     HoldReason,
@@ -25,8 +26,12 @@ from .sending_rules import QuietHoursRule, ReassignedNumberCheck
 
 __all__ = [
     "ApiClient",
+    "Attribution",
     "BlockReason",
+    "BotReason",
+    "Click",
     "Conversation",
+    "Conversion",
     "CounterScope",
     "DailyCount",
     "DeliveryStatus",
@@ -48,6 +53,7 @@ __all__ = [
     "SenderKind",
     "SenderThrottle",
     "StatusCallback",
+    "TrackedLink",
     "WebhookDelivery",
     "WebhookEventType",
     "WebhookSubscription",

@@ -195,3 +195,24 @@ def test_every_report_has_something_to_show():
     assert DailyCount.objects.filter(scope="sender", metric="sent").exists()
     assert FlowRun.objects.exists()
     assert DailyCount.objects.filter(scope="flow", metric="runs").exists()
+
+
+def test_it_tracks_the_offers_links_with_clicks_and_conversions_on_a_sent_campaign(settings):
+    from campaigns.demo import CAMPAIGN_NAME
+    from campaigns.models import Campaign
+    from messaging.links import parse_code
+    from messaging.models import Click, Conversion, OutboundMessage
+
+    call_command("seed_demo", contacts=150, seed=7)
+    offers = Program.objects.get(slug="offers")
+    assert offers.link_tracking
+    sent = Campaign.objects.get(name=CAMPAIGN_NAME)
+    delivered = OutboundMessage.objects.filter(campaign=sent, status="delivered")
+    assert delivered.exists()
+    for message in delivered:
+        code = message.body.split(f"https://{settings.SMS_LINK_DOMAIN}/")[1].split()[0]
+        assert parse_code(code)[0] == message.pk
+    clicks = Click.objects.filter(campaign=sent)
+    assert clicks.filter(bot_reason="").exists()
+    assert clicks.exclude(bot_reason="").exists()
+    assert Conversion.objects.filter(campaign=sent, attribution="click").exists()

@@ -373,6 +373,8 @@ class Command(BaseCommand):
             "text (up to 6 msgs/mo). Msg & data rates may apply. Reply STOP to cancel.",
             opt_out_confirmation_text="Acme Outdoor: you're unsubscribed from Offers and will "
             "receive no more messages.",
+            link_tracking=True,
+            link_utm=True,
         )
         appointments = Program.objects.create(
             slug="appointments",

@@ -1,0 +1,472 @@
+"""Branded short links: made per recipient at send time, answered with a 302, each hit a click.
+
+A short link is ``https://<SMS_LINK_DOMAIN>/<code>``; the code names the message it went out in
+and its `TrackedLink`, and is signed::
+
+    code = <message id, hex> "z" <link id, hex> <tag: 10 hex digits>
+    tag  = SHA-256(key || link id || message id), as 8-byte big-endian integers: its first
+           5 bytes in hex
+
+`key` is derived from SECRET_KEY; the tag is a truncated digest of a fixed-length input, so it
+cannot be extended or moved to another message or link, and a guess is right once in 2**40.
+The same code is computed in SQL by campaign fan-out (PostgreSQL's built-in sha256), so a
+million recipients get their links inside the one INSERT ... SELECT, with no row per link.
+
+Send paths call `shorten_message` (one message) or fan-out's `fanout_links` /
+`fanout_body_sql`. The redirect is `ShortLinkMiddleware` (first in the stack: a Host of
+SMS_LINK_DOMAIN, or ``/l/<code>`` on any host) and `click_record`: one statement looks the
+message and link up by primary key and inserts the click with its bot label.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseNotFound, HttpResponseRedirect
+from django.utils import timezone
+from django.utils.text import slugify
+
+from consent.models import Program
+from templates.encoding import analyze
+from templates.links import tracked_links
+
+from . import counters
+from .models import BotReason, Click, OutboundMessage, TrackedLink
+
+__all__ = [
+    "ShortLinkMiddleware",
+    "bot_reason_for",
+    "click_record",
+    "counted_click",
+    "fanout_body_sql",
+    "fanout_links",
+    "link_for",
+    "make_code",
+    "parse_code",
+    "shorten_message",
+    "tracking_on",
+]
+
+TAG_LENGTH = 10
+SEPARATOR = "z"
+_CODE = re.compile(rf"^([0-9a-f]{{1,15}}){SEPARATOR}([0-9a-f]{{1,15}})([0-9a-f]{{{TAG_LENGTH}}})$")
+#: Marks a link's place in a fan-out body until the INSERT knows the message id.
+MARKER = "\x1f"
+
+
+# --- Codes ----------------------------------------------------------------------------------
+
+
+def _key() -> bytes:
+    return hashlib.sha256(b"short-link:" + settings.SECRET_KEY.encode()).digest()
+
+
+def _signed(link_id: int) -> bytes:
+    return _key() + link_id.to_bytes(8, "big", signed=True)
+
+
+def _tag(message_id: int, link_id: int) -> str:
+    digest = hashlib.sha256(_signed(link_id) + message_id.to_bytes(8, "big", signed=True))
+    return digest.hexdigest()[:TAG_LENGTH]
+
+
+def make_code(message_id: int, link_id: int) -> str:
+    return f"{message_id:x}{SEPARATOR}{link_id:x}{_tag(message_id, link_id)}"
+
+
+def parse_code(code: str) -> tuple[int, int] | None:
+    """(message id, link id) of a well-formed code with a valid tag; else None."""
+    match = _CODE.match(code)
+    if match is None:
+        return None
+    message_id, link_id, tag = int(match[1], 16), int(match[2], 16), match[3]
+    if message_id >= 2**63 or link_id >= 2**63:
+        return None
+    if not hmac.compare_digest(tag, _tag(message_id, link_id)):
+        return None
+    return message_id, link_id
+
+
+def short_url(message_id: int, link_id: int) -> str:
+    return f"https://{settings.SMS_LINK_DOMAIN}/{make_code(message_id, link_id)}"
+
+
+# --- Making links ---------------------------------------------------------------------------
+
+
+def tracking_on(program: Program, campaign=None) -> bool:
+    """Does a message of `program` (in `campaign`) get tracked links? The campaign's own choice
+    wins when it made one; without a link domain nothing is tracked."""
+    if not settings.SMS_LINK_DOMAIN:
+        return False
+    if campaign is not None and campaign.link_tracking is not None:
+        return campaign.link_tracking
+    return program.link_tracking
+
+
+def link_for(
+    program: Program, destination: str, *, campaign=None, variant=None, flow=None
+) -> TrackedLink:
+    """The `TrackedLink` for this destination as this program (campaign variant, flow) sends it."""
+    parts = [program.pk, getattr(campaign, "pk", None), getattr(variant, "pk", None),
+             getattr(flow, "pk", None), program.link_utm, destination]  # fmt: skip
+    key = hashlib.sha256(repr(parts).encode()).hexdigest()
+    source = campaign or flow
+    link, _ = TrackedLink.objects.get_or_create(
+        key=key,
+        defaults={
+            "program": program,
+            "destination": destination,
+            "utm": program.link_utm,
+            "utm_campaign": slugify(source.name)[:120] if source is not None else program.slug,
+            "utm_content": getattr(variant, "label", "")[:40],
+            "campaign": campaign,
+            "variant": variant,
+            "flow": flow,
+        },
+    )
+    return link
+
+
+def _allowed() -> list[str]:
+    return list(settings.SMS_ALLOWED_LINK_DOMAINS)
+
+
+def shorten_message(message: OutboundMessage, *, campaign=None, variant=None, flow=None) -> None:
+    """Replace the tracked links of a just-created message with its short links (one UPDATE,
+    and only when its program tracks links and the body has any)."""
+    if not tracking_on(message.program, campaign):
+        return
+    body = message.body
+    spans = tracked_links(body, _allowed(), settings.SMS_LINK_DOMAIN)
+    if not spans:
+        return
+    out, last = [], 0
+    for start, end in spans:
+        link = link_for(
+            message.program, body[start:end], campaign=campaign, variant=variant, flow=flow
+        )
+        out += [body[last:start], short_url(message.pk, link.pk)]
+        last = end
+    out.append(body[last:])
+    message.body = "".join(out)
+    analysis = analyze(message.body)
+    message.encoding, message.segments = analysis.encoding, analysis.segments
+    OutboundMessage.objects.filter(pk=message.pk).update(
+        body=message.body, encoding=message.encoding, segments=message.segments
+    )
+
+
+def fanout_links(text: str, program: Program, *, campaign, variant, then_token: bool) -> str:
+    """A literal piece of a campaign body with its tracked links marked for `fanout_body_sql`.
+
+    `then_token`: a token follows the piece, so a link at its very end is not whole text.
+    """
+    probe = text + ("{" if then_token else "")
+    out, last = [], 0
+    for start, end in tracked_links(probe, _allowed(), settings.SMS_LINK_DOMAIN):
+        link = link_for(program, text[start:end], campaign=campaign, variant=variant)
+        out += [text[last:start], f"{MARKER}{link.pk:x}{MARKER}"]
+        last = end
+    out.append(text[last:])
+    return "".join(out)
+
+
+def marked_link_ids(bodies: list[str]) -> list[int]:
+    return sorted({int(hex_id, 16) for body in bodies for hex_id in body.split(MARKER)[1::2]})
+
+
+def fanout_body_sql(body: str, message_id: str, link_ids: list[int]) -> tuple[str, list]:
+    """SQL (PostgreSQL) for `body` with each marked link replaced by its short link for the
+    message whose id is the SQL expression `message_id`: the code `make_code` makes."""
+    sql, params = body, []
+    prefix = f"https://{settings.SMS_LINK_DOMAIN}/"
+    tag_bytes = TAG_LENGTH // 2
+    for link_id in link_ids:
+        digest = f"sha256(%s::bytea || int8send({message_id}::bigint))"
+        tag = f"encode(substring({digest} FROM 1 FOR {tag_bytes}), 'hex')"
+        sql = f"replace({sql}, %s, %s || to_hex({message_id}) || %s || {tag})"
+        marker = f"{MARKER}{link_id:x}{MARKER}"
+        params = [*params, marker, prefix, f"{SEPARATOR}{link_id:x}", _signed(link_id)]
+    return sql, params
+
+
+def fill_marked_bodies(message_ids: list[int]) -> None:
+    """The SQL replacement done in Python, for databases without sha256 (SQLite)."""
+    rows = OutboundMessage.objects.filter(pk__in=message_ids, body__contains=MARKER)
+    changed = []
+    for message in rows.only("pk", "body"):
+        parts = message.body.split(MARKER)
+        for i in range(1, len(parts), 2):
+            parts[i] = short_url(message.pk, int(parts[i], 16))
+        message.body = "".join(parts)
+        changed.append(message)
+    OutboundMessage.objects.bulk_update(changed, ["body"], batch_size=500)
+
+
+# --- Clicks ---------------------------------------------------------------------------------
+
+# Link previews (iMessage and Facebook's share as facebookexternalhit), chat apps, search
+# engines, mail and URL scanners, and scripts.
+_BOT_AGENTS = re.compile(
+    r"bot\b|bot/|crawler|spider|preview|facebookexternalhit|facebot|whatsapp|telegram|slack|"
+    r"discord|skypeuri|linkedin|embedly|vkshare|pinterest|google-pagerenderer|googleimageproxy|"
+    r"proofpoint|mimecast|barracuda|forcepoint|symantec|trend ?micro|urlscan|virustotal|"
+    r"headless|phantomjs|python-|curl/|wget/|go-http-client|okhttp|java/|libwww|httpclient",
+    re.IGNORECASE,
+)
+_PREFETCH_HEADERS = ("HTTP_PURPOSE", "HTTP_SEC_PURPOSE", "HTTP_X_PURPOSE", "HTTP_X_MOZ")
+
+
+def bot_reason_for(method: str, meta: dict) -> str:
+    """The label a request earns by itself (timing is the database's to judge); blank: human."""
+    if method == "HEAD":
+        return BotReason.HEAD
+    for header in _PREFETCH_HEADERS:
+        value = meta.get(header, "").lower()
+        if "prefetch" in value or "preview" in value:
+            return BotReason.PREFETCH
+    agent = meta.get("HTTP_USER_AGENT", "")
+    if not agent.strip() or _BOT_AGENTS.search(agent):
+        return BotReason.USER_AGENT
+    return ""
+
+
+@dataclass(frozen=True)
+class Hit:
+    message_id: int
+    link_id: int
+    at: object
+    ip: str | None
+    user_agent: str
+    bot_reason: str
+
+
+@dataclass(frozen=True)
+class Redirect:
+    destination: str
+    click: Click
+
+
+def counted_click(click: Click) -> None:
+    """Count `click` (human or bot) on its message's day and dimensions, in the transaction
+    that stored it."""
+    message = OutboundMessage.objects.only("sent_at", *counters.MESSAGE_DIMS.values()).get(
+        pk=click.message_id
+    )
+    metric = "clicks_bot" if click.bot_reason else "clicks_human"
+    counters.bump(
+        day=counters.message_day(message), dims=counters.message_dims(message), **{metric: 1}
+    )
+
+
+_CLICK_SQL = """
+WITH src AS (
+    SELECT m.id AS message_id, m.contact_id, m.campaign_id, m.variant_id,
+           l.id AS link_id, l.flow_id, l.destination, l.utm, l.utm_campaign, l.utm_content,
+           COALESCE(m.delivered_at, m.sent_at) AS delivered_at
+    FROM messaging_outboundmessage m
+    JOIN messaging_trackedlink l ON l.id = %(link)s AND l.program_id = m.program_id
+    {async_commit}
+    WHERE m.id = %(message)s AND m.created_at >= %(oldest)s
+), ins AS (
+    INSERT INTO messaging_click (link_id, message_id, contact_id, campaign_id, variant_id,
+        flow_id, clicked_at, seconds_since_delivery, ip, user_agent, bot_reason)
+    SELECT link_id, message_id, contact_id, campaign_id, variant_id, flow_id, %(at)s,
+        floor(extract(epoch FROM %(at)s - delivered_at))::integer, %(ip)s, %(ua)s,
+        CASE WHEN %(reason)s <> '' THEN %(reason)s
+             WHEN delivered_at > %(too_soon)s THEN 'too_soon'
+             WHEN EXISTS (SELECT 1 FROM messaging_click c WHERE c.message_id = src.message_id
+                          AND c.link_id = src.link_id AND c.clicked_at > %(repeat)s)
+                 THEN 'repeated'
+             ELSE '' END
+    FROM src
+    RETURNING id, contact_id, campaign_id, variant_id, flow_id, seconds_since_delivery,
+              bot_reason
+)
+SELECT src.destination, src.utm, src.utm_campaign, src.utm_content, ins.id, ins.contact_id,
+       ins.campaign_id, ins.variant_id, ins.flow_id, ins.seconds_since_delivery, ins.bot_reason
+FROM src, ins
+"""
+
+
+# A click's commit need not wait for its WAL flush (SMS_LINK_ASYNC_COMMIT): on a busy disk that
+# wait is most of a redirect's time. A PostgreSQL crash can then lose the last moment of clicks
+# (about three WAL-writer cycles, 0.6 s by default), never store one twice, never corrupt.
+_ASYNC_COMMIT = "CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit"
+
+
+def _click_sql() -> str:
+    return _CLICK_SQL.format(async_commit=_ASYNC_COMMIT if settings.SMS_LINK_ASYNC_COMMIT else "")
+
+
+def _oldest(at) -> object:
+    days = settings.SMS_LINK_MAX_AGE_DAYS
+    return at - timedelta(days=days) if days else at.replace(year=1970)
+
+
+def _record_sql(hit: Hit) -> Redirect | None:
+    params = {
+        "link": hit.link_id,
+        "message": hit.message_id,
+        "oldest": _oldest(hit.at),
+        "at": hit.at,
+        "ip": hit.ip,
+        "ua": hit.user_agent,
+        "reason": hit.bot_reason,
+        "too_soon": hit.at - timedelta(seconds=settings.SMS_LINK_BOT_SECONDS),
+        "repeat": hit.at - timedelta(seconds=settings.SMS_LINK_REPEAT_SECONDS),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_click_sql(), params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    destination, utm, utm_campaign, utm_content, pk, contact, campaign, variant, flow = row[:9]
+    click = Click(
+        pk=pk,
+        link_id=hit.link_id,
+        message_id=hit.message_id,
+        contact_id=contact,
+        campaign_id=campaign,
+        variant_id=variant,
+        flow_id=flow,
+        clicked_at=hit.at,
+        seconds_since_delivery=row[9],
+        ip=hit.ip,
+        user_agent=hit.user_agent,
+        bot_reason=row[10],
+    )
+    return Redirect(_with_utm(destination, utm, utm_campaign, utm_content), click)
+
+
+def _record_orm(hit: Hit) -> Redirect | None:
+    """The same as `_CLICK_SQL`, through the ORM (SQLite; tests hold the two equal)."""
+    message = (
+        OutboundMessage.objects.filter(pk=hit.message_id, created_at__gte=_oldest(hit.at))
+        .only("delivered_at", "sent_at", "contact_id", "campaign_id", "variant_id", "program_id")
+        .first()
+    )
+    link = TrackedLink.objects.filter(pk=hit.link_id).first()
+    if message is None or link is None or link.program_id != message.program_id:
+        return None
+    delivered = message.delivered_at or message.sent_at
+    reason = hit.bot_reason
+    too_soon = hit.at - timedelta(seconds=settings.SMS_LINK_BOT_SECONDS)
+    if not reason and delivered is not None and delivered > too_soon:
+        reason = BotReason.TOO_SOON
+    if not reason:
+        recent = hit.at - timedelta(seconds=settings.SMS_LINK_REPEAT_SECONDS)
+        if Click.objects.filter(message=message, link=link, clicked_at__gt=recent).exists():
+            reason = BotReason.REPEATED
+    click = Click.objects.create(
+        link=link,
+        message_id=message.pk,
+        contact_id=message.contact_id,
+        campaign_id=message.campaign_id,
+        variant_id=message.variant_id,
+        flow_id=link.flow_id,
+        clicked_at=hit.at,
+        seconds_since_delivery=(
+            int((hit.at - delivered).total_seconds() // 1) if delivered is not None else None
+        ),
+        ip=hit.ip,
+        user_agent=hit.user_agent,
+        bot_reason=reason,
+    )
+    destination = _with_utm(link.destination, link.utm, link.utm_campaign, link.utm_content)
+    return Redirect(destination, click)
+
+
+def click_record(hit: Hit, *, record: Callable[[Hit], Redirect | None] | None = None):
+    """Store the click of a valid code and return where it goes; None for a code of no message
+    or link we sent (or an expired one): nothing is stored."""
+    record = record or (_record_sql if connection.vendor == "postgresql" else _record_orm)
+    with transaction.atomic():
+        redirect = record(hit)
+        if redirect is not None:
+            counted_click(redirect.click)
+    return redirect
+
+
+def _with_utm(destination: str, utm: bool, campaign: str, content: str) -> str:
+    if not utm:
+        return destination
+    parts = urlsplit(destination)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    present = {key for key, _ in query}
+    extra = [("utm_source", "sms"), ("utm_medium", "sms"), ("utm_campaign", campaign)]
+    if content:
+        extra.append(("utm_content", content))
+    query += [(key, value) for key, value in extra if value and key not in present]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _client_ip(meta: dict) -> str | None:
+    value = meta.get("REMOTE_ADDR", "")
+    if settings.TRUST_X_FORWARDED_FOR:
+        forwarded = meta.get("HTTP_X_FORWARDED_FOR", "")
+        if forwarded.strip():
+            value = forwarded.split(",")[-1].strip()
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
+
+
+NOT_FOUND_PAGE = (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+    '<meta name="viewport" content="width=device-width, initial-scale=1">'
+    "<title>Link not found</title></head><body><main><h1>Link not found</h1>"
+    "<p>This link is not valid or no longer works. Check the message it came in.</p>"
+    "</main></body></html>"
+)
+
+
+def redirect_view(request: HttpRequest, code: str) -> HttpResponse:
+    """302 to the destination of a code we made (recording the click); a 404 page otherwise."""
+    ids = parse_code(code)
+    if ids is None:
+        return HttpResponseNotFound(NOT_FOUND_PAGE)
+    meta = request.META
+    hit = Hit(
+        message_id=ids[0],
+        link_id=ids[1],
+        at=timezone.now(),
+        ip=_client_ip(meta),
+        user_agent=meta.get("HTTP_USER_AGENT", "").replace("\x00", "")[:400],
+        bot_reason=bot_reason_for(request.method, meta),
+    )
+    redirect = click_record(hit)
+    if redirect is None:
+        return HttpResponseNotFound(NOT_FOUND_PAGE)
+    response = HttpResponseRedirect(redirect.destination)
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+class ShortLinkMiddleware:
+    """Answers short links before anything else runs: every path on the link domain
+    (``/<code>``), and ``/l/<code>`` on any host (a single-host set-up)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        path = request.path_info
+        host = request.META.get("HTTP_HOST", "").rsplit(":", 1)[0].lower()
+        if host and host == settings.SMS_LINK_DOMAIN.lower():
+            return redirect_view(request, path[1:])
+        if path.startswith("/l/"):
+            return redirect_view(request, path[3:])
+        return self.get_response(request)
