@@ -221,20 +221,34 @@ def last_message_before(
 
 
 def opt_outs_attribute(events: Iterable[ConsentEvent]) -> int:
-    """Count each opt-out against the message that preceded it (module docstring)."""
-    counted = 0
+    """Count each opt-out against the message that preceded it (module docstring): one query
+    per person and moment, however many programs the opt-out covers."""
+    programs_by_moment: dict[tuple[int, datetime], set[int]] = defaultdict(set)
     for event in events:
-        if event.kind != ConsentKind.OPT_OUT or event.method not in ATTRIBUTED_OPT_OUT_METHODS:
-            continue
-        message = last_message_before(
-            contact_id=event.contact_id,
-            program_id=event.program_id,
-            at=event.occurred_at,
-            hours=settings.SMS_OPT_OUT_ATTRIBUTION_HOURS,
+        if event.kind == ConsentKind.OPT_OUT and event.method in ATTRIBUTED_OPT_OUT_METHODS:
+            programs_by_moment[(event.contact_id, event.occurred_at)].add(event.program_id)
+    tally = Tally()
+    counted = 0
+    window = timedelta(hours=settings.SMS_OPT_OUT_ATTRIBUTION_HOURS)
+    for (contact_id, at), programs in programs_by_moment.items():
+        recent = (
+            OutboundMessage.objects.filter(
+                contact_id=contact_id,
+                program_id__in=programs,
+                sent_at__lte=at,
+                sent_at__gt=at - window,
+            )
+            .order_by("-sent_at", "-id")
+            .only("sent_at", *MESSAGE_DIMS.values())
         )
-        if message is not None:
-            bump(day=message_day(message), dims=message_dims(message), opt_outs=1)
-            counted += 1
+        for message in recent:
+            if message.program_id in programs:  # the last one of each program
+                programs.discard(message.program_id)
+                tally.add(day=message_day(message), dims=message_dims(message), opt_outs=1)
+                counted += 1
+            if not programs:
+                break
+    tally.flush()
     return counted
 
 
