@@ -76,6 +76,7 @@ from django.utils import timezone
 
 from consent.models import ConsentEvent, ConsentKind, ConsentMethod
 
+from . import sql
 from .models import (
     Click,
     Conversion,
@@ -221,8 +222,9 @@ def last_message_before(
 
 
 def opt_outs_attribute(events: Iterable[ConsentEvent]) -> int:
-    """Count each opt-out against the message that preceded it (module docstring): one query
-    per person and moment, however many programs the opt-out covers."""
+    """Count each opt-out against the message that preceded it (module docstring): one
+    statement per person and moment, however many programs the opt-out covers. Returns the
+    messages counted (on PostgreSQL, the counter rows written)."""
     programs_by_moment: dict[tuple[int, datetime], set[int]] = defaultdict(set)
     for event in events:
         if event.kind == ConsentKind.OPT_OUT and event.method in ATTRIBUTED_OPT_OUT_METHODS:
@@ -230,6 +232,17 @@ def opt_outs_attribute(events: Iterable[ConsentEvent]) -> int:
     tally = Tally()
     counted = 0
     window = timedelta(hours=settings.SMS_OPT_OUT_ATTRIBUTION_HOURS)
+    if connection.vendor == "postgresql":  # on every STOP: one statement, no ORM
+        scopes = tuple(
+            (scope, column.removesuffix("_id")) for scope, column in MESSAGE_DIMS.items()
+        )
+        for (contact_id, at), programs in programs_by_moment.items():
+            statement = sql.opt_out_attribution_sql(len(programs), scopes)
+            params = ["opt_outs", contact_id, *sorted(programs), at, at - window]
+            with connection.cursor() as cursor:
+                cursor.execute(statement, [*params, *(scope for scope, _ in scopes)])
+                counted += cursor.rowcount
+        return counted  # counter rows written
     for (contact_id, at), programs in programs_by_moment.items():
         recent = (
             OutboundMessage.objects.filter(

@@ -15,7 +15,7 @@ from django.db import connection, models
 from config.lib.sql import columns, values_marks
 from consent.models import Contact
 
-from .models import HoldReason, MessageEvent, OutboundMessage, WebhookSubscription
+from .models import DailyCount, HoldReason, MessageEvent, OutboundMessage, WebhookSubscription
 
 
 def _columns(model: type[models.Model], *names: str) -> tuple[str, ...]:
@@ -113,4 +113,35 @@ def enabled_subscriptions_sql() -> str:
     return (
         f"SELECT {quote(opts.pk.column)}, {events} FROM {quote(opts.db_table)} "  # noqa: S608
         f"WHERE {active} = %s AND {disabled} IS NULL"
+    )
+
+
+@lru_cache(maxsize=8)
+def opt_out_attribution_sql(programs: int, scopes: tuple[tuple[str, str], ...]) -> str:
+    """Count one opt-out against the last message of each of `programs` programs handed off
+    to a person in a window (PostgreSQL: DISTINCT ON), as daily counter rows for each of
+    `scopes` ((scope, message field) pairs), on the UTC day the message was sent.
+
+    Parameters: the metric; the contact id; the `programs` program ids; the window's end and
+    start. tests/messaging/test_daily_counters.py holds what it counts equal to the counters'
+    rebuild from the raw tables.
+    """
+    quote = connection.ops.quote_name
+    opts, counts = OutboundMessage._meta, DailyCount._meta
+    contact, program, sent_at = _columns(OutboundMessage, "contact", "program", "sent_at")
+    fields = [f for _, f in scopes]
+    wanted = ", ".join(f"{quote(opts.get_field(f).column)} AS {quote(f)}" for f in fields)
+    pairs = ", ".join(f"(%s, m.{quote(f)})" for f in fields)
+    target = ", ".join(
+        _columns(DailyCount, "day", "scope", "key", "metric", "count", "is_squashed")
+    )
+    marks = ", ".join(["%s"] * programs)
+    # Identifiers come from the models, quoted; every value is a parameter.
+    return (
+        f"INSERT INTO {quote(counts.db_table)} ({target}) "  # noqa: S608
+        f"SELECT (m.{sent_at} AT TIME ZONE 'UTC')::date, d.scope, d.key, %s, 1, false FROM ("
+        f"SELECT DISTINCT ON ({program}) {sent_at}, {wanted} FROM {quote(opts.db_table)} "
+        f"WHERE {contact} = %s AND {program} IN ({marks}) AND {sent_at} <= %s "
+        f"AND {sent_at} > %s ORDER BY {program}, {sent_at} DESC, {quote(opts.pk.column)} DESC"
+        f") m CROSS JOIN LATERAL (VALUES {pairs}) AS d(scope, key) WHERE d.key IS NOT NULL"
     )
