@@ -295,29 +295,13 @@ def flow_run_metrics(outcome: str, reason: str) -> dict[str, int]:
 
 # --- Squash --------------------------------------------------------------------------------
 
-_SQUASH_SQL = """
-WITH picked AS (
-    SELECT DISTINCT day, scope, key, metric FROM {table} WHERE NOT is_squashed LIMIT %s
-), removed AS (
-    DELETE FROM {table} t USING picked
-    WHERE t.day = picked.day AND t.scope = picked.scope AND t.key = picked.key
-      AND t.metric = picked.metric
-    RETURNING t.day, t.scope, t.key, t.metric, t.count
-)
-INSERT INTO {table} (day, scope, key, metric, count, is_squashed)
-SELECT day, scope, key, metric, SUM(count), TRUE FROM removed GROUP BY day, scope, key, metric
-ON CONFLICT (day, scope, key, metric) WHERE is_squashed
-DO UPDATE SET count = {table}.count + EXCLUDED.count
-"""
-
 
 def squash(*, limit: int = 5000) -> int:
     """Fold the unsquashed rows of up to `limit` keys into their squashed row; returns keys."""
-    table = DailyCount._meta.db_table
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
-                cursor.execute(_SQUASH_SQL.format(table=table), [limit])
+                cursor.execute(sql.counters_squash_sql(), [limit])
                 return cursor.rowcount
         keys = list(
             DailyCount.objects.filter(is_squashed=False)

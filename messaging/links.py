@@ -39,7 +39,7 @@ from consent.models import Program
 from templates.encoding import analyze
 from templates.links import tracked_links
 
-from . import counters
+from . import counters, sql
 from .models import BotReason, Click, OutboundMessage, TrackedLink
 
 __all__ = [
@@ -269,46 +269,6 @@ def counted_click(click: Click) -> None:
     )
 
 
-_CLICK_SQL = """
-WITH src AS (
-    SELECT m.id AS message_id, m.contact_id, m.campaign_id, m.variant_id,
-           l.id AS link_id, l.flow_id, l.destination, l.utm, l.utm_campaign, l.utm_content,
-           COALESCE(m.delivered_at, m.sent_at) AS delivered_at
-    FROM messaging_outboundmessage m
-    JOIN messaging_trackedlink l ON l.id = %(link)s AND l.program_id = m.program_id
-    {async_commit}
-    WHERE m.id = %(message)s AND m.created_at >= %(oldest)s
-), ins AS (
-    INSERT INTO messaging_click (link_id, message_id, contact_id, campaign_id, variant_id,
-        flow_id, clicked_at, seconds_since_delivery, ip, user_agent, bot_reason)
-    SELECT link_id, message_id, contact_id, campaign_id, variant_id, flow_id, %(at)s,
-        floor(extract(epoch FROM %(at)s - delivered_at))::integer, %(ip)s, %(ua)s,
-        CASE WHEN %(reason)s <> '' THEN %(reason)s
-             WHEN delivered_at > %(too_soon)s THEN 'too_soon'
-             WHEN EXISTS (SELECT 1 FROM messaging_click c WHERE c.message_id = src.message_id
-                          AND c.link_id = src.link_id AND c.clicked_at > %(repeat)s)
-                 THEN 'repeated'
-             ELSE '' END
-    FROM src
-    RETURNING id, contact_id, campaign_id, variant_id, flow_id, seconds_since_delivery,
-              bot_reason
-)
-SELECT src.destination, src.utm, src.utm_campaign, src.utm_content, ins.id, ins.contact_id,
-       ins.campaign_id, ins.variant_id, ins.flow_id, ins.seconds_since_delivery, ins.bot_reason
-FROM src, ins
-"""
-
-
-# A click's commit need not wait for its WAL flush (SMS_LINK_ASYNC_COMMIT): on a busy disk that
-# wait is most of a redirect's time. A PostgreSQL crash can then lose the last moment of clicks
-# (about three WAL-writer cycles, 0.6 s by default), never store one twice, never corrupt.
-_ASYNC_COMMIT = "CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit"
-
-
-def _click_sql() -> str:
-    return _CLICK_SQL.format(async_commit=_ASYNC_COMMIT if settings.SMS_LINK_ASYNC_COMMIT else "")
-
-
 def _oldest(at) -> object:
     days = settings.SMS_LINK_MAX_AGE_DAYS
     return at - timedelta(days=days) if days else at.replace(year=1970)
@@ -325,9 +285,11 @@ def _record_sql(hit: Hit) -> Redirect | None:
         "reason": hit.bot_reason,
         "too_soon": hit.at - timedelta(seconds=settings.SMS_LINK_BOT_SECONDS),
         "repeat": hit.at - timedelta(seconds=settings.SMS_LINK_REPEAT_SECONDS),
+        "too_soon_label": BotReason.TOO_SOON.value,
+        "repeated_label": BotReason.REPEATED.value,
     }
     with connection.cursor() as cursor:
-        cursor.execute(_click_sql(), params)
+        cursor.execute(sql.click_record_sql(settings.SMS_LINK_ASYNC_COMMIT), params)
         row = cursor.fetchone()
     if row is None:
         return None
@@ -350,7 +312,7 @@ def _record_sql(hit: Hit) -> Redirect | None:
 
 
 def _record_orm(hit: Hit) -> Redirect | None:
-    """The same as `_CLICK_SQL`, through the ORM (SQLite; tests hold the two equal)."""
+    """The same as `sql.click_record_sql`, through the ORM (SQLite; tests hold the two equal)."""
     message = (
         OutboundMessage.objects.filter(pk=hit.message_id, created_at__gte=_oldest(hit.at))
         .only("delivered_at", "sent_at", "contact_id", "campaign_id", "variant_id", "program_id")

@@ -15,7 +15,15 @@ from django.db import connection, models
 from config.lib.sql import columns, values_marks
 from consent.models import Contact
 
-from .models import DailyCount, HoldReason, MessageEvent, OutboundMessage, WebhookSubscription
+from .models import (
+    Click,
+    DailyCount,
+    HoldReason,
+    MessageEvent,
+    OutboundMessage,
+    TrackedLink,
+    WebhookSubscription,
+)
 
 
 def _columns(model: type[models.Model], *names: str) -> tuple[str, ...]:
@@ -144,4 +152,136 @@ def opt_out_attribution_sql(programs: int, scopes: tuple[tuple[str, str], ...]) 
         f"WHERE {contact} = %s AND {program} IN ({marks}) AND {sent_at} <= %s "
         f"AND {sent_at} > %s ORDER BY {program}, {sent_at} DESC, {quote(opts.pk.column)} DESC"
         f") m CROSS JOIN LATERAL (VALUES {pairs}) AS d(scope, key) WHERE d.key IS NOT NULL"
+    )
+
+
+@lru_cache(maxsize=1)
+def counters_squash_sql() -> str:
+    """Fold the unsquashed daily counter rows of up to N keys (day, scope, key, metric) into
+    each key's one squashed row; the row count is the keys folded. Parameter: N.
+    The ORM path in `counters.squash` does the same on other databases."""
+    quote = connection.ops.quote_name
+    table = quote(DailyCount._meta.db_table)
+    day, scope, key, metric, count, squashed = _columns(
+        DailyCount, "day", "scope", "key", "metric", "count", "is_squashed"
+    )
+    keys = f"{day}, {scope}, {key}, {metric}"
+    same = " AND ".join(f"t.{c} = picked.{c}" for c in (day, scope, key, metric))
+    # Identifiers come from the model, quoted; the limit is a parameter.
+    return (
+        f"WITH picked AS (SELECT DISTINCT {keys} FROM {table} "  # noqa: S608
+        f"WHERE NOT {squashed} LIMIT %s), "
+        f"removed AS (DELETE FROM {table} t USING picked WHERE {same} "
+        f"RETURNING t.{day}, t.{scope}, t.{key}, t.{metric}, t.{count}) "
+        f"INSERT INTO {table} ({keys}, {count}, {squashed}) "
+        f"SELECT {keys}, SUM({count}), TRUE FROM removed GROUP BY {keys} "
+        f"ON CONFLICT ({keys}) WHERE {squashed} "
+        f"DO UPDATE SET {count} = {table}.{count} + EXCLUDED.{count}"
+    )
+
+
+#: Set in the click statement when clicks may commit without waiting for their WAL flush.
+_ASYNC_COMMIT = "CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit"
+
+
+@lru_cache(maxsize=2)
+def click_record_sql(async_commit: bool) -> str:
+    """Look up a short link's message and link, store the click with its bot label, and answer
+    (destination, utm, utm_campaign, utm_content, click id, contact, campaign, variant, flow,
+    seconds since delivery, bot reason); no row for a code of no message or link we sent.
+
+    Named parameters: link, message, oldest (messages made before are expired), at, ip, ua,
+    reason (a label already known, or ''), too_soon and repeat (moments for the time rules),
+    too_soon_label and repeated_label (their `BotReason` values).
+    PostgreSQL; `links._record_orm` is the same through the ORM (tests hold the two equal).
+    """
+    quote = connection.ops.quote_name
+    m = {
+        f: quote(OutboundMessage._meta.get_field(f).column)
+        for f in (
+            "id",
+            "contact",
+            "campaign",
+            "variant",
+            "program",
+            "delivered_at",
+            "sent_at",
+            "created_at",
+        )
+    }
+    link = {
+        f: quote(TrackedLink._meta.get_field(f).column)
+        for f in ("id", "flow", "destination", "utm", "utm_campaign", "utm_content", "program")
+    }
+    c = {
+        f: quote(Click._meta.get_field(f).column)
+        for f in (
+            "id",
+            "link",
+            "message",
+            "contact",
+            "campaign",
+            "variant",
+            "flow",
+            "clicked_at",
+            "seconds_since_delivery",
+            "ip",
+            "user_agent",
+            "bot_reason",
+        )
+    }
+    messages = quote(OutboundMessage._meta.db_table)
+    links = quote(TrackedLink._meta.db_table)
+    clicks = quote(Click._meta.db_table)
+    written = ", ".join(
+        c[f]
+        for f in (
+            "link",
+            "message",
+            "contact",
+            "campaign",
+            "variant",
+            "flow",
+            "clicked_at",
+            "seconds_since_delivery",
+            "ip",
+            "user_agent",
+            "bot_reason",
+        )
+    )
+    returned = ", ".join(
+        c[f]
+        for f in (
+            "id",
+            "contact",
+            "campaign",
+            "variant",
+            "flow",
+            "seconds_since_delivery",
+            "bot_reason",
+        )
+    )
+    # Identifiers come from the models, quoted; every value is a parameter.
+    return (
+        "WITH src AS ("  # noqa: S608
+        f"SELECT m.{m['id']} AS message_id, m.{m['contact']} AS contact_id, "
+        f"m.{m['campaign']} AS campaign_id, m.{m['variant']} AS variant_id, "
+        f"l.{link['id']} AS link_id, l.{link['flow']} AS flow_id, "
+        f"l.{link['destination']} AS destination, l.{link['utm']} AS utm, "
+        f"l.{link['utm_campaign']} AS utm_campaign, l.{link['utm_content']} AS utm_content, "
+        f"COALESCE(m.{m['delivered_at']}, m.{m['sent_at']}) AS delivered_at "
+        f"FROM {messages} m JOIN {links} l "
+        f"ON l.{link['id']} = %(link)s AND l.{link['program']} = m.{m['program']} "
+        f"{_ASYNC_COMMIT if async_commit else ''} "
+        f"WHERE m.{m['id']} = %(message)s AND m.{m['created_at']} >= %(oldest)s"
+        f"), ins AS (INSERT INTO {clicks} ({written}) "
+        "SELECT link_id, message_id, contact_id, campaign_id, variant_id, flow_id, %(at)s, "
+        "floor(extract(epoch FROM %(at)s - delivered_at))::integer, %(ip)s, %(ua)s, "
+        "CASE WHEN %(reason)s <> '' THEN %(reason)s "
+        "WHEN delivered_at > %(too_soon)s THEN %(too_soon_label)s "
+        f"WHEN EXISTS (SELECT 1 FROM {clicks} c WHERE c.{c['message']} = src.message_id "
+        f"AND c.{c['link']} = src.link_id AND c.{c['clicked_at']} > %(repeat)s) "
+        "THEN %(repeated_label)s ELSE '' END "
+        f"FROM src RETURNING {returned}) "
+        "SELECT src.destination, src.utm, src.utm_campaign, src.utm_content, ins.* FROM src, ins"
     )
