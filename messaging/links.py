@@ -274,7 +274,14 @@ def _oldest(at) -> object:
     return at - timedelta(days=days) if days else at.replace(year=1970)
 
 
+#: The daily counters' scopes as (scope, message field): the click statement counts in each.
+_COUNTER_SCOPES = tuple(
+    (scope, column.removesuffix("_id")) for scope, column in counters.MESSAGE_DIMS.items()
+)
+
+
 def _record_sql(hit: Hit) -> Redirect | None:
+    """One statement: look up, store the click, count it (`sql.click_record_sql`)."""
     params = {
         "link": hit.link_id,
         "message": hit.message_id,
@@ -287,9 +294,13 @@ def _record_sql(hit: Hit) -> Redirect | None:
         "repeat": hit.at - timedelta(seconds=settings.SMS_LINK_REPEAT_SECONDS),
         "too_soon_label": BotReason.TOO_SOON.value,
         "repeated_label": BotReason.REPEATED.value,
+        "human_metric": "clicks_human",
+        "bot_metric": "clicks_bot",
+        **{f"scope_{i}": scope for i, (scope, _) in enumerate(_COUNTER_SCOPES)},
     }
     with connection.cursor() as cursor:
-        cursor.execute(sql.click_record_sql(settings.SMS_LINK_ASYNC_COMMIT), params)
+        statement = sql.click_record_sql(settings.SMS_LINK_ASYNC_COMMIT, _COUNTER_SCOPES)
+        cursor.execute(statement, params)
         row = cursor.fetchone()
     if row is None:
         return None
@@ -345,6 +356,7 @@ def _record_orm(hit: Hit) -> Redirect | None:
         user_agent=hit.user_agent,
         bot_reason=reason,
     )
+    counted_click(click)
     destination = _with_utm(link.destination, link.utm, link.utm_campaign, link.utm_content)
     return Redirect(destination, click)
 
@@ -354,10 +366,7 @@ def click_record(hit: Hit, *, record: Callable[[Hit], Redirect | None] | None = 
     or link we sent (or an expired one): nothing is stored."""
     record = record or (_record_sql if connection.vendor == "postgresql" else _record_orm)
     with transaction.atomic():
-        redirect = record(hit)
-        if redirect is not None:
-            counted_click(redirect.click)
-    return redirect
+        return record(hit)
 
 
 def _with_utm(destination: str, utm: bool, campaign: str, content: str) -> str:

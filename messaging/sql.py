@@ -185,14 +185,17 @@ _ASYNC_COMMIT = "CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true
 
 
 @lru_cache(maxsize=2)
-def click_record_sql(async_commit: bool) -> str:
-    """Look up a short link's message and link, store the click with its bot label, and answer
-    (destination, utm, utm_campaign, utm_content, click id, contact, campaign, variant, flow,
-    seconds since delivery, bot reason); no row for a code of no message or link we sent.
+def click_record_sql(async_commit: bool, scopes: tuple[tuple[str, str], ...]) -> str:
+    """Look up a short link's message and link, store the click with its bot label, count it in
+    the daily counters (a row per scope of `scopes`, (scope, message field) pairs, on the UTC
+    day the message was sent), and answer (destination, utm, utm_campaign, utm_content, click
+    id, contact, campaign, variant, flow, seconds since delivery, bot reason); no row for a
+    code of no message or link we sent. One statement: the redirect is the hottest public path.
 
     Named parameters: link, message, oldest (messages made before are expired), at, ip, ua,
     reason (a label already known, or ''), too_soon and repeat (moments for the time rules),
-    too_soon_label and repeated_label (their `BotReason` values).
+    too_soon_label and repeated_label (their `BotReason` values), human_metric and bot_metric
+    (the counters' names), scope_0, scope_1, ... (the names in `scopes`).
     PostgreSQL; `links._record_orm` is the same through the ORM (tests hold the two equal).
     """
     quote = connection.ops.quote_name
@@ -261,10 +264,26 @@ def click_record_sql(async_commit: bool) -> str:
             "bot_reason",
         )
     )
+    dims = ", ".join(
+        f"m.{quote(OutboundMessage._meta.get_field(f).column)} AS dim_{i}"
+        for i, (_, f) in enumerate(scopes)
+    )
+    pairs = ", ".join(f"(%(scope_{i})s, src.dim_{i})" for i in range(len(scopes)))
+    target = ", ".join(
+        _columns(DailyCount, "day", "scope", "key", "metric", "count", "is_squashed")
+    )
+    counted = (
+        f"counted AS (INSERT INTO {quote(DailyCount._meta.db_table)} ({target}) "  # noqa: S608
+        "SELECT (COALESCE(src.sent_at, now()) AT TIME ZONE 'UTC')::date, d.scope, d.key, "
+        f"CASE WHEN ins.{c['bot_reason']} = '' THEN %(human_metric)s ELSE %(bot_metric)s END, "
+        f"1, false FROM src CROSS JOIN ins CROSS JOIN LATERAL (VALUES {pairs}) AS d(scope, key) "
+        "WHERE d.key IS NOT NULL)"
+    )
     # Identifiers come from the models, quoted; every value is a parameter.
     return (
         "WITH src AS ("  # noqa: S608
-        f"SELECT m.{m['id']} AS message_id, m.{m['contact']} AS contact_id, "
+        f"SELECT {dims}, m.{m['sent_at']} AS sent_at, "
+        f"m.{m['id']} AS message_id, m.{m['contact']} AS contact_id, "
         f"m.{m['campaign']} AS campaign_id, m.{m['variant']} AS variant_id, "
         f"l.{link['id']} AS link_id, l.{link['flow']} AS flow_id, "
         f"l.{link['destination']} AS destination, l.{link['utm']} AS utm, "
@@ -282,6 +301,6 @@ def click_record_sql(async_commit: bool) -> str:
         f"WHEN EXISTS (SELECT 1 FROM {clicks} c WHERE c.{c['message']} = src.message_id "
         f"AND c.{c['link']} = src.link_id AND c.{c['clicked_at']} > %(repeat)s) "
         "THEN %(repeated_label)s ELSE '' END "
-        f"FROM src RETURNING {returned}) "
+        f"FROM src RETURNING {returned}), {counted} "
         "SELECT src.destination, src.utm, src.utm_campaign, src.utm_content, ins.* FROM src, ins"
     )
