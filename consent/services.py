@@ -17,7 +17,11 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 # The one upward call in the layering (see messaging.consent_effects and pyproject.toml).
-from messaging.consent_effects import cancel_waiting_messages, webhook_emit_consent
+from messaging.consent_effects import (
+    cancel_waiting_messages,
+    erase_personal_data,
+    webhook_emit_consent,
+)
 
 from . import sql
 from .models import (
@@ -725,9 +729,10 @@ def suppression_lift(*, suppression: Suppression, by, note: str) -> bool:
 def contact_erase(*, contact: Contact, by=None, request_ref: str = "") -> Contact:
     """Honour a privacy erasure request.
 
-    Blanks the personal fields and the number on the contact, keeps the consent ledger (a legal
-    record) and adds a suppression keyed by the number's hash, so that a later re-import of the
-    number can never message the person.
+    Blanks the personal fields and the number on the contact (and, through messaging, the IP
+    address and user agent of their link clicks), keeps the consent ledger (a legal record) and
+    adds a suppression keyed by the number's hash, so that a later re-import of the number can
+    never message the person.
     """
     with transaction.atomic():
         # Every field is rewritten below: read them all, fresh, under the lock.
@@ -750,4 +755,5 @@ def contact_erase(*, contact: Contact, by=None, request_ref: str = "") -> Contac
         contact.erased_at = timezone.now()
         contact.save()
         contact.tags.clear()
+        erase_personal_data(contact=contact)
         return contact

@@ -4,7 +4,9 @@
 exception in the import contract in pyproject.toml):
 
 - `cancel_waiting_messages`: an opt-out cancels what is still waiting to that person;
-- `webhook_emit_consent`: partners hear of opt-ins and opt-outs through the webhook outbox.
+- `webhook_emit_consent`: partners hear of opt-ins and opt-outs through the webhook outbox;
+- `erase_personal_data`: an erasure blanks what messaging keeps of the person (the IP address
+  and user agent of their link clicks).
 
 This module must never import `consent.services` (directly or through another module).
 """
@@ -18,7 +20,7 @@ from consent.models import Contact, Program
 
 from . import sql
 from .keyword_replies import GATE_EXEMPT_REASONS
-from .models import BlockReason, MessageEvent, MessageKind, MessageStatus
+from .models import BlockReason, Click, MessageEvent, MessageKind, MessageStatus
 from .models.outbound import WAITING
 from .partner_webhooks import webhook_emit_consent
 
@@ -64,4 +66,14 @@ def cancel_waiting_messages(
     return cancelled
 
 
-__all__ = ["cancel_waiting_messages", "webhook_emit_consent"]
+def erase_personal_data(*, contact: Contact) -> int:
+    """Blank the IP address and user agent of the person's clicks (an erasure request); the
+    clicks themselves stay, as counts. Returns the clicks blanked."""
+    return (
+        Click.objects.filter(contact_id=contact.pk)
+        .exclude(ip__isnull=True, user_agent="")
+        .update(ip=None, user_agent="")
+    )
+
+
+__all__ = ["cancel_waiting_messages", "erase_personal_data", "webhook_emit_consent"]

@@ -81,3 +81,28 @@ def test_clicks_and_orders_are_counted_where_they_happen_and_rebuilt_alike(partn
         assert incremental[(day, scope, key, "revenue_micros")] == 49_900_000
     counters.rebuild()
     assert sums(*metrics) == incremental
+
+
+def test_an_erasure_blanks_the_ip_and_user_agent_of_the_persons_clicks():
+    from consent.services import contact_erase
+    from messaging.models import Click
+
+    program = create_program("offers", link_tracking=True)
+    create_sender(program)
+    contact = create_contact(phone=PHONE)
+    opt_in(contact, program)
+    message = message_queue(
+        contact=contact,
+        program=program,
+        body="Acme: https://shop.acme.example/boots STOP to opt out",
+        kind="api",
+    )
+    code = OutboundMessage.objects.get(pk=message.pk).body.split("go.acme.example/")[1].split()[0]
+    Client().get(f"/{code}", HTTP_HOST="go.acme.example", HTTP_USER_AGENT=PHONE_UA)
+    click = Click.objects.get()
+    assert (click.ip, click.user_agent) == ("127.0.0.1", PHONE_UA)
+
+    contact_erase(contact=contact, request_ref="GDPR-1")
+
+    click.refresh_from_db()
+    assert (click.ip, click.user_agent) == (None, "")
