@@ -112,14 +112,21 @@ def flow_success_record(*, contact: Contact, event_type: str, at: datetime) -> i
     run that sent a message within the flow's success window before `at`. Returns how many."""
     marked = 0
     for flow in Flow.objects.filter(success_event=event_type).only("pk", "success_window"):
-        marked += FlowRun.objects.filter(
-            flow=flow,
-            contact=contact,
-            outcome=FlowRunOutcome.QUEUED,
-            succeeded_at__isnull=True,
-            fire_at__lte=at,
-            fire_at__gte=at - flow.success_window,
-        ).update(succeeded_at=at)
+        runs = list(
+            FlowRun.objects.filter(
+                flow=flow,
+                contact=contact,
+                outcome=FlowRunOutcome.QUEUED,
+                succeeded_at__isnull=True,
+                fire_at__lte=at,
+                fire_at__gte=at - flow.success_window,
+            ).values_list("pk", "created_at")
+        )
+        if not runs:
+            continue
+        marked += FlowRun.objects.filter(pk__in=[pk for pk, _ in runs]).update(succeeded_at=at)
+        for _, created_at in runs:  # counted on the run's day, as its other counts are
+            counters.bump(day=counters.utc_day(created_at), dims={"flow": flow.pk}, flow_success=1)
     return marked
 
 
@@ -269,13 +276,12 @@ def campaign_targeted_counts():
 
 def flow_run_counts():
     """The flow runs' counters, for `messaging.counters.rebuild` (registered by the app)."""
-    runs = FlowRun.objects.values_list("flow_id", "outcome", "reason", "created_at")
-    for flow_id, outcome, reason, created_at in runs.iterator():
-        yield (
-            counters.utc_day(created_at),
-            {"flow": flow_id},
-            counters.flow_run_metrics(outcome, reason),
-        )
+    runs = FlowRun.objects.values_list("flow_id", "outcome", "reason", "created_at", "succeeded_at")
+    for flow_id, outcome, reason, created_at, succeeded_at in runs.iterator():
+        metrics = counters.flow_run_metrics(outcome, reason)
+        if succeeded_at is not None:
+            metrics["flow_success"] = metrics.get("flow_success", 0) + 1
+        yield counters.utc_day(created_at), {"flow": flow_id}, metrics
 
 
 def event_values(data: dict[str, Any]) -> dict[str, Any]:

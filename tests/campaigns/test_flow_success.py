@@ -6,11 +6,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db.models import Sum
 from django.utils import timezone
 
 from campaigns.models import FlowRun
 from campaigns.selectors import flow_success
-from messaging.models import InboundMessage
+from messaging import counters
+from messaging.models import DailyCount, InboundMessage
 
 from .flow_helpers import fire, make_flow, program_with_sender, subscriber
 
@@ -71,3 +73,20 @@ def test_a_flow_without_a_success_names_no_rate(service):
     flow = make_flow(service)
     booked(subscriber(service))
     assert flow_success(flow) is None
+
+
+def test_a_success_event_is_counted_for_the_flow_report_and_rebuilt_alike(service):
+    flow = make_flow(service, success_event="appointment.confirmed")
+    confirmed, silent = subscriber(service), subscriber(service)
+    booked(confirmed)
+    booked(silent)
+
+    fire(confirmed, type="appointment.confirmed")
+
+    def successes() -> int:
+        rows = DailyCount.objects.filter(scope="flow", key=flow.pk, metric="flow_success")
+        return rows.aggregate(n=Sum("count"))["n"] or 0
+
+    assert successes() == 1
+    counters.rebuild()
+    assert successes() == 1
