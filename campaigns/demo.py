@@ -23,7 +23,7 @@ from messaging import counters, inbound
 from messaging.callbacks import status_callback_receive
 from messaging.demo import demo_link_activity
 from messaging.dispatch import Dispatcher
-from messaging.models import MessageStatus, OutboundMessage, Sender
+from messaging.models import MessageStatus, OutboundMessage, Sender, SenderThrottle
 from messaging.providers import SendResult
 from messaging.simulate import simulated_params
 from templates.models import MessageTemplate, TemplateVersion
@@ -117,6 +117,9 @@ def _send(campaign: Campaign, rng: random.Random) -> None:
     )
     while dispatcher.run_batch().claimed:
         pass
+    # The demo provider accepts everything at once, so the burst ran the senders' rate buckets
+    # into minutes of debt that the first real dispatch would sleep through: start them afresh.
+    SenderThrottle.objects.filter(sender__in=campaign.senders.all()).delete()
     sent = list(
         OutboundMessage.objects.filter(campaign=campaign, status=MessageStatus.SENT)
         .select_related("variant")

@@ -216,3 +216,12 @@ def test_it_tracks_the_offers_links_with_clicks_and_conversions_on_a_sent_campai
     assert clicks.filter(bot_reason="").exists()
     assert clicks.exclude(bot_reason="").exists()
     assert Conversion.objects.filter(campaign=sent, attribution="click").exists()
+
+
+def test_the_demo_leaves_no_sender_with_a_rate_debt_to_sleep_through():
+    """The demo's instant sends must not make the first real dispatch wait minutes."""
+    from messaging.models import SenderThrottle
+
+    call_command("seed_demo", contacts=150, seed=7)
+
+    assert not SenderThrottle.objects.filter(tokens__lt=0).exists()
