@@ -414,17 +414,17 @@ def _attributed(queryset, at_field: str, hours: int, by_program: bool) -> Iterab
 
 
 def _add_per_message(tally: Tally, message_ids: list[int], metric: str) -> None:
+    """Add `metric` once per occurrence of each message id, on that message's day and dims."""
     times: dict[int, int] = defaultdict(int)
     for pk in message_ids:
         times[pk] += 1
+    ids = list(times)
     columns = ["pk", "sent_at", *MESSAGE_DIMS.values()]
-    for start in range(0, len(times), 5000):
-        chunk = list(times)[start : start + 5000]
-        for pk, sent_at, *keys in OutboundMessage.objects.filter(pk__in=chunk).values_list(
-            *columns
-        ):
+    for start in range(0, len(ids), 5000):
+        chunk = OutboundMessage.objects.filter(pk__in=ids[start : start + 5000])
+        for pk, sent_at, *keys in chunk.values_list(*columns):
             tally.add(
-                day=utc_day(sent_at),
+                day=utc_day(sent_at or timezone.now()),  # as `message_day`
                 dims=dict(zip(MESSAGE_DIMS, keys, strict=True)),
                 **{metric: times[pk]},
             )
@@ -451,30 +451,18 @@ def _rebuild_replies(tally: Tally) -> None:
 
 
 def _rebuild_clicks(tally: Tally) -> None:
-    human: dict[int, int] = defaultdict(int)
-    bots: dict[int, int] = defaultdict(int)
-    for message_id, bot_reason in Click.objects.values_list("message_id", "bot_reason").iterator():
-        (bots if bot_reason else human)[message_id] += 1
-    for metric, per_message in (("clicks_human", human), ("clicks_bot", bots)):
-        for message, n in _messages(per_message):
-            tally.add(day=message_day(message), dims=message_dims(message), **{metric: n})
+    clicks = Click.objects.values_list("message_id", "bot_reason")
+    human, bots = [], []
+    for message_id, bot_reason in clicks.iterator():
+        (bots if bot_reason else human).append(message_id)
+    _add_per_message(tally, human, "clicks_human")
+    _add_per_message(tally, bots, "clicks_bot")
 
 
 def _rebuild_conversions(tally: Tally) -> None:
     for conversion in Conversion.objects.select_related("message").iterator(chunk_size=2000):
         day, dims = conversion_day_and_dims(conversion)
         tally.add(day=day, dims=dims, conversions=1, revenue_micros=price_micros(conversion.value))
-
-
-def _messages(per_message: dict[int, int]) -> Iterable[tuple[OutboundMessage, int]]:
-    """(message with its day and dimensions, n) for each message id in `per_message`."""
-    ids = list(per_message)
-    for start in range(0, len(ids), 5000):
-        chunk = OutboundMessage.objects.filter(pk__in=ids[start : start + 5000]).only(
-            "sent_at", *MESSAGE_DIMS.values()
-        )
-        for message in chunk:
-            yield message, per_message[message.pk]
 
 
 def totals(
