@@ -6,7 +6,8 @@ Calling it
     `bump(day=..., dims=..., **metrics)` adds one insert-only row per dimension and metric, in
     the caller's transaction (so a rolled-back outcome is never counted). `dims` maps a scope
     to an id: `{"program": 3, "campaign": 12, "variant": 40, "template_version": 7,
-    "sender": 2}`; a missing or None id is skipped. `message_dims(message)` gives a message's.
+    "sender": 2, "flow": 5}`; a missing or None id is skipped. `message_dims(message)` gives a
+    message's (a flow's messages count under their flow as well).
     Paths that settle many messages at once collect them in a `Tally` and `flush()` it:
     rows of the same (day, scope, key, metric) are summed first, so a chunk of 100 sends
     inserts a few dozen rows, not hundreds.
@@ -96,6 +97,7 @@ MESSAGE_DIMS = {
     "variant": "variant_id",
     "template_version": "template_version_id",
     "sender": "sender_id",
+    "flow": "flow_id",
 }
 #: Money is counted in millionths of the currency unit.
 MICROS = 1_000_000

@@ -121,6 +121,7 @@ def message_queue(
             kind=kind,
             template_version=template_version,
             in_reply_to=in_reply_to,
+            flow=flow,
             body=body,
             encoding=analysis.encoding,
             segments=analysis.segments,

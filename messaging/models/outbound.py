@@ -141,6 +141,16 @@ class OutboundMessage(models.Model):
         db_constraint=False,
         related_name="messages",
     )
+    flow = models.ForeignKey(
+        "campaigns.Flow",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        db_index=False,
+        db_constraint=False,
+        related_name="messages",
+        help_text="The flow that sent it (its counts and tracked links are the flow's too).",
+    )
     in_reply_to = models.ForeignKey(
         "messaging.InboundMessage",
         on_delete=models.PROTECT,

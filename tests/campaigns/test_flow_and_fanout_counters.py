@@ -9,6 +9,7 @@ from django.utils import timezone
 from campaigns.fanout import fanout_all
 from consent.services import consent_revoke
 from messaging import counters
+from messaging.dispatch import Dispatcher
 from messaging.models import DailyCount
 from tests.factories import create_campaign, create_contact, create_program, opt_in
 
@@ -58,3 +59,21 @@ def test_fan_out_counts_the_people_targeted():
     assert sums("campaign")[(campaign.pk, "targeted")] == 5  # the excluded one included
     counters.rebuild()
     assert sums("campaign")[(campaign.pk, "targeted")] == 5
+
+
+def test_a_flow_message_counts_under_its_flow(no_quiet_hours, locmem_sms):
+    service = program_with_sender()
+    flow = make_flow(
+        service, trigger="order.delivered", body="Acme Service: how was it? Reply STOP to opt out"
+    )
+    other = make_flow(service, trigger="order.shipped")
+    _, [run] = fire(subscriber(service), type="order.delivered")
+    assert run.message.flow_id == flow.pk
+
+    assert Dispatcher().run_batch().sent == 1
+
+    counted = sums("flow")
+    assert (counted[(flow.pk, "sent")], counted[(flow.pk, "segments")]) == (1, 1)
+    assert not any(key == other.pk for key, _ in counted)
+    counters.rebuild()
+    assert sums("flow") == counted
