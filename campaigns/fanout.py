@@ -6,8 +6,10 @@ the body is rendered in SQL from the compiled template, the variant and the send
 by arithmetic on the contact id (stable, so a resumed fan-out picks the same), and every
 recipient the consent gate would refuse, or who chose fewer marketing messages than this one
 would make (weekly / monthly, in the preference centre), is written as a `blocked` row with its
-reason (the exclusion report). The batch and the campaign's cursor commit together, so a crash
-resumes where it stopped without duplicates, and the audience is never held in memory.
+reason (the exclusion report). Links are written as the template has them: dispatch makes
+each recipient's short links at hand-off (`messaging.links.LinkMaker`). The batch and the
+campaign's cursor commit together, so a crash resumes where it stopped without duplicates, and
+the audience is never held in memory.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import (
     BigIntegerField,
     BooleanField,
     Case,
+    Count,
     DateTimeField,
     Exists,
     ExpressionWrapper,
@@ -33,7 +36,6 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Concat, Mod, Trim
 from django.utils import timezone
@@ -45,7 +47,7 @@ from consent.models import (
     MessageType,
     Suppression,
 )
-from messaging import counters, links
+from messaging import counters
 from messaging.models import BlockReason, MessageKind, MessageStatus, OutboundMessage
 from templates.rendering import CONTACT_FIELDS, compile_template
 
@@ -88,20 +90,17 @@ def _token_value(name: str):
 
 
 def _variant_body(
-    qs: QuerySet, variant: CampaignVariant, n: int, *, campaign: Campaign | None = None
+    qs: QuerySet, variant: CampaignVariant, n: int
 ) -> tuple[QuerySet, object, Q | None]:
     """Annotate token values; return the body expression and the "a token is missing" test.
 
-    With `campaign` (one that tracks links), tracked links in the literal text are marked for
-    the INSERT to replace with each recipient's short link.
+    Links stay as written: dispatch makes each recipient's short links at hand-off.
     """
     parts = []
     missing: Q | None = None
     pieces = compile_template(variant.template_version.body).pieces()
     for position, (kind, text, _spec, default) in enumerate(pieces):
         if kind == "literal":
-            if campaign is not None:
-                text = _marked(campaign, variant, pieces, position)
             parts.append(Value(text, output_field=TextField()))
             continue
         alias = f"tok_{n}_{position}"
@@ -123,17 +122,6 @@ def _variant_body(
     else:
         body = Concat(*parts, output_field=TextField())
     return qs, body, missing
-
-
-def _marked(campaign: Campaign, variant: CampaignVariant, pieces: list, position: int) -> str:
-    """Literal piece `position` with its tracked links marked (a token may follow it)."""
-    return links.fanout_links(
-        pieces[position][1],
-        campaign.program,
-        campaign=campaign,
-        variant=variant,
-        then_token=position + 1 < len(pieces),
-    )
 
 
 def _by_bucket(bucket: str, choices: list[tuple[int, object]], field) -> Case | object:
@@ -180,12 +168,8 @@ def _with_frequency_verdict(qs: QuerySet, program, start: datetime) -> QuerySet:
     )
 
 
-def fanout_queryset(campaign: Campaign, *, mark_links: bool = False) -> QuerySet:
-    """The SELECT behind the INSERT: one row per audience contact, columns of OutboundMessage.
-
-    `mark_links`: the bodies carry link markers when the campaign tracks links (`fanout_batch`
-    replaces them; the launch summary only counts rows).
-    """
+def fanout_queryset(campaign: Campaign) -> QuerySet:
+    """The SELECT behind the INSERT: one row per audience contact, columns of OutboundMessage."""
     program = campaign.program
     variants = list(campaign.variants.select_related("template_version").order_by("label"))
     senders = list(campaign.senders.filter(active=True).order_by("pk").values_list("pk", flat=True))
@@ -207,9 +191,8 @@ def fanout_queryset(campaign: Campaign, *, mark_links: bool = False) -> QuerySet
     )
     qs = _with_frequency_verdict(qs, program, campaign_start(campaign))
     bodies, missing_by_variant, bound = [], [], 0
-    tracking = mark_links and links.tracking_on(program, campaign)
     for n, variant in enumerate(variants):
-        qs, body, missing = _variant_body(qs, variant, n, campaign=campaign if tracking else None)
+        qs, body, missing = _variant_body(qs, variant, n)
         bound += variant.weight
         bodies.append((bound, body))
         missing_by_variant.append((bound, missing))
@@ -301,32 +284,11 @@ def fanout_batch(campaign: Campaign, *, batch_size: int = BATCH_SIZE) -> BatchRe
         campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
         if campaign.fanout_done:
             return BatchResult(0, campaign.fanout_cursor, True)
-        qs = fanout_queryset(campaign, mark_links=True)
-        qs = qs.filter(id__gt=campaign.fanout_cursor).order_by("id")
-        link_ids = _link_ids(campaign)
-        in_sql = bool(link_ids) and connection.vendor == "postgresql"
+        qs = fanout_queryset(campaign).filter(id__gt=campaign.fanout_cursor).order_by("id")
         aliases = [alias for _, alias in INSERT_COLUMNS]
-        extra, expressions = [], {}
-        if in_sql:
-            # Each row takes its id from the sequence in the inner SELECT (whose LIMIT keeps it
-            # from being merged into the outer one), so its short links can name it.
-            qs = qs.annotate(m_id=RawSQL(sql.next_id_sql(OutboundMessage), []))  # noqa: S611 (a name from the catalog, quoted)
-            extra = ["m_id"]
-            qn = connection.ops.quote_name
-            expressions["m_body"] = links.fanout_body_sql(
-                f"sub.{qn('m_body')}", f"sub.{qn('m_id')}", link_ids
-            )
-        select = qs.values_list(*aliases, *sql.VERDICT_COLUMNS, *extra)[:batch_size]
-        rows = sql.insert_messages(
-            select,
-            INSERT_COLUMNS,
-            CONSTANT_COLUMNS,
-            id_alias="m_id" if in_sql else None,
-            expressions=expressions,
-        )
+        select = qs.values_list(*aliases, *sql.VERDICT_COLUMNS)[:batch_size]
+        rows = sql.insert_messages(select, INSERT_COLUMNS, CONSTANT_COLUMNS)
         ids = [contact_id for contact_id, _ in rows]
-        if link_ids and not in_sql:
-            links.fill_marked_bodies([message_id for _, message_id in rows])
         if ids:  # the funnel's first step, on the day of the batch
             counters.bump(
                 day=counters.utc_day(timezone.now()),
@@ -341,24 +303,7 @@ def fanout_batch(campaign: Campaign, *, batch_size: int = BATCH_SIZE) -> BatchRe
     return BatchResult(len(ids), cursor_value, done)
 
 
-def _link_ids(campaign: Campaign) -> list[int]:
-    """The tracked links the campaign's bodies mark (none when it does not track links)."""
-    if not links.tracking_on(campaign.program, campaign):
-        return []
-    texts = []
-    for variant in campaign.variants.select_related("template_version"):
-        pieces = compile_template(variant.template_version.body).pieces()
-        texts += [
-            _marked(campaign, variant, pieces, position)
-            for position, (kind, *_rest) in enumerate(pieces)
-            if kind == "literal"
-        ]
-    return links.marked_link_ids(texts)
-
-
 def exclusion_report(campaign: Campaign) -> dict[str, int]:
-    from django.db.models import Count
-
     rows = (
         OutboundMessage.objects.filter(campaign=campaign, status=MessageStatus.BLOCKED)
         .values("reason")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import connection, models
+from django.db import connection
 from django.db.models import QuerySet
 
 from consent.models import ConsentStatus
@@ -47,34 +47,20 @@ def insert_messages(
     select: QuerySet,
     columns: list[tuple[str, str]],
     constants: dict[str, Any],
-    *,
-    id_alias: str | None = None,
-    expressions: dict[str, tuple[str, list[Any]]] | None = None,
 ) -> list[tuple[int, int]]:
     """INSERT one outbound message per row of `select`, queued or blocked with its reason;
     returns (contact id, message id) per row written.
 
     `select` is a `values_list` of the aliases in `columns` (column name, alias) followed by
-    `VERDICT_COLUMNS` (and `id_alias`); `constants` are columns every row gets the same value
-    for. `id_alias` names the inner column carrying each row's id (drawn from the sequence in
-    the inner SELECT, so other columns can name it); `expressions` replace an alias's value by
-    an SQL expression over the inner row `sub` (alias -> (SQL, its parameters)).
+    `VERDICT_COLUMNS`; `constants` are columns every row gets the same value for.
     """
     qn = connection.ops.quote_name
     opts = OutboundMessage._meta
     inner, inner_params = select.query.sql_with_params()
     verdict, verdict_params = verdict_sql()
-    expressions = expressions or {}
     fixed = list(constants.items())
-    names, outer, outer_params = [], [], []
-    if id_alias:
-        names.append(qn(opts.pk.column))
-        outer.append(f"sub.{qn(id_alias)}")
-    for column, alias in columns:
-        names.append(qn(column))
-        expression, params = expressions.get(alias, (f"sub.{qn(alias)}", []))
-        outer.append(expression)
-        outer_params += params
+    names = [qn(column) for column, _ in columns]
+    outer = [f"sub.{qn(alias)}" for _, alias in columns]
     names += [qn(opts.get_field(f).column) for f in ("reason", "status")]
     names += [qn(c) for c, _ in fixed]
     # Identifiers come from the model or are quoted aliases; every value is a parameter.
@@ -88,7 +74,6 @@ def insert_messages(
     )
     statuses = [MessageStatus.QUEUED.value, MessageStatus.BLOCKED.value]
     params = [
-        *outer_params,
         *verdict_params,
         *verdict_params,
         *statuses,
@@ -102,17 +87,6 @@ def insert_messages(
             cursor.execute("SET LOCAL jit = off")
         cursor.execute(statement, params)
         return cursor.fetchall()
-
-
-def next_id_sql(model: type[models.Model]) -> str:
-    """nextval() of `model`'s id sequence (PostgreSQL), the sequence named as a literal: looking
-    it up by table inside a statement would run once per row."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_get_serial_sequence(%s, %s)", [model._meta.db_table, model._meta.pk.column]
-        )
-        sequence = cursor.fetchone()[0]
-    return "nextval('{}'::regclass)".format(sequence.replace("'", "''"))
 
 
 def row_verdicts(select: QuerySet) -> list[tuple[int, str]]:

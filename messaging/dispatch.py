@@ -51,6 +51,7 @@ from . import counters, sql, throttle
 from .callbacks import callbacks_apply_pending
 from .holds import policy_hold
 from .keyword_replies import accepted_confirmations_record, gate_exempt
+from .links import LinkMaker
 from .models import (
     BlockReason,
     HoldReason,
@@ -211,6 +212,7 @@ class Handed:
 _SENT_COLUMNS: tuple[tuple[str, Callable[[Handed], Any]], ...] = (
     ("provider_sid", lambda item: item.result.provider_sid),
     ("sent_at", lambda item: item.at),
+    ("body", lambda item: item.message.body),  # with its short links (`LinkMaker`)
     ("segments", lambda item: item.message.segments),
     ("encoding", lambda item: item.message.encoding),
     ("price", lambda item: item.result.price),
@@ -380,9 +382,10 @@ class Dispatcher:
             return report
         now = timezone.now()
         opted_in = _opted_in_dates(messages)
+        link_maker = LinkMaker()
         ready = []
         for message in messages:
-            outcome = self._screen(message, now, opted_in)
+            outcome = self._screen(message, now, opted_in, link_maker)
             if outcome is None:
                 ready.append(message)
             else:
@@ -397,10 +400,10 @@ class Dispatcher:
         message: OutboundMessage,
         now: datetime,
         opted_in: dict[tuple[int, int], datetime | None],
+        link_maker: LinkMaker,
     ) -> str | None:
-        """Hold or block the message if it may not go now (the outcome), else None."""
-        analysis = analyze(message.body)
-        message.segments, message.encoding = analysis.segments, analysis.encoding
+        """Hold or block the message if it may not go now (the outcome), else None: it is
+        then ready to hand off, with its short links made and its segments counted."""
         hold = self.policy_hold(message, now)
         if hold is not None:
             reason, until = hold
@@ -419,6 +422,9 @@ class Dispatcher:
         if reassigned.action == "hold":
             _hold(message, HoldReason.REASSIGNED_CHECK, reassigned.until)
             return "held"
+        link_maker.shorten(message)
+        analysis = analyze(message.body)
+        message.segments, message.encoding = analysis.segments, analysis.encoding
         return None
 
     def _send_chunk(

@@ -1,4 +1,4 @@
-"""Branded short links: made per recipient at send time, answered with a 302, each hit a click.
+"""Branded short links: made per recipient at hand-off, answered with a 302, each hit a click.
 
 A short link is ``https://<SMS_LINK_DOMAIN>/<code>``; the code names the message it went out in
 and its `TrackedLink`, and is signed::
@@ -9,13 +9,13 @@ and its `TrackedLink`, and is signed::
 
 `key` is derived from SECRET_KEY; the tag is a truncated digest of a fixed-length input, so it
 cannot be extended or moved to another message or link, and a guess is right once in 2**40.
-The same code is computed in SQL by campaign fan-out (PostgreSQL's built-in sha256), so a
-million recipients get their links inside the one INSERT ... SELECT, with no row per link.
 
-Send paths call `shorten_message` (one message) or fan-out's `fanout_links` /
-`fanout_body_sql`. The redirect is `ShortLinkMiddleware` (first in the stack: a Host of
-SMS_LINK_DOMAIN, or ``/l/<code>`` on any host) and `click_record`: one statement looks the
-message and link up by primary key and inserts the click with its bot label.
+Dispatch puts the short links into each message it is about to hand off (`LinkMaker`), so one
+rule serves every send path and fan-out's INSERT writes bodies as rendered. Before hand-off
+segments are counted with short links of a typical length (`body_for_count`). The redirect is
+`ShortLinkMiddleware` (first in the stack: a Host of SMS_LINK_DOMAIN, or ``/l/<code>`` on any
+host) and `click_record`: one statement looks the message and link up by primary key and
+inserts the click with its bot label.
 """
 
 from __future__ import annotations
@@ -36,31 +36,29 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from consent.models import Program
-from templates.encoding import analyze
-from templates.links import tracked_links
+from templates.links import shortened_for_count, tracked_links
+from templates.models import TemplateVersion
 
 from . import counters, sql
 from .models import BotReason, Click, OutboundMessage, TrackedLink
 
 __all__ = [
+    "LinkMaker",
     "ShortLinkMiddleware",
+    "body_for_count",
     "bot_reason_for",
     "click_record",
     "counted_click",
-    "fanout_body_sql",
-    "fanout_links",
     "link_for",
+    "links_written",
     "make_code",
     "parse_code",
-    "shorten_message",
     "tracking_on",
 ]
 
 TAG_LENGTH = 10
 SEPARATOR = "z"
 _CODE = re.compile(rf"^([0-9a-f]{{1,15}}){SEPARATOR}([0-9a-f]{{1,15}})([0-9a-f]{{{TAG_LENGTH}}})$")
-#: Marks a link's place in a fan-out body until the INSERT knows the message id.
-MARKER = "\x1f"
 
 
 # --- Codes ----------------------------------------------------------------------------------
@@ -141,76 +139,80 @@ def _allowed() -> list[str]:
     return list(settings.SMS_ALLOWED_LINK_DOMAINS)
 
 
-def shorten_message(message: OutboundMessage, *, campaign=None, variant=None, flow=None) -> None:
-    """Replace the tracked links of a just-created message with its short links (one UPDATE,
-    and only when its program tracks links and the body has any)."""
-    if not tracking_on(message.program, campaign):
-        return
-    body = message.body
-    spans = tracked_links(body, _allowed(), settings.SMS_LINK_DOMAIN)
-    if not spans:
-        return
-    out, last = [], 0
-    for start, end in spans:
-        link = link_for(
-            message.program, body[start:end], campaign=campaign, variant=variant, flow=flow
-        )
-        out += [body[last:start], short_url(message.pk, link.pk)]
-        last = end
-    out.append(body[last:])
-    message.body = "".join(out)
-    analysis = analyze(message.body)
-    message.encoding, message.segments = analysis.encoding, analysis.segments
-    OutboundMessage.objects.filter(pk=message.pk).update(
-        body=message.body, encoding=message.encoding, segments=message.segments
+def links_written(text: str) -> frozenset[str]:
+    """The tracked links `text` (a template's source) writes out whole: a link a token fills in
+    or extends (``https://x.example/{attr.id}``) is the person's own and is sent as it is."""
+    return frozenset(
+        text[start:end] for start, end in tracked_links(text, _allowed(), settings.SMS_LINK_DOMAIN)
     )
 
 
-def fanout_links(text: str, program: Program, *, campaign, variant, then_token: bool) -> str:
-    """A literal piece of a campaign body with its tracked links marked for `fanout_body_sql`.
+def body_for_count(program: Program, body: str, *, campaign=None) -> str:
+    """`body` as its segments are counted before hand-off: tracked links at a typical short
+    length (hand-off stores the real ones and recounts)."""
+    if not tracking_on(program, campaign):
+        return body
+    return shortened_for_count(body, _allowed(), settings.SMS_LINK_DOMAIN)
 
-    `then_token`: a token follows the piece, so a link at its very end is not whole text.
+
+class LinkMaker:
+    """Puts each message's short links into its body just before hand-off.
+
+    Every send path (campaign fan-out, flows, the API, agent replies, test sends) hands off
+    through dispatch, which calls `shorten` on each message it is about to send: links are made
+    once, by one rule, only for messages that leave; a queued, held or blocked message keeps
+    its links as written. Fan-out's INSERT therefore writes the body as rendered and costs
+    nothing more for tracking. The sent settle stores the shortened body.
+
+    A message from a template gets short links only for the links its template writes out
+    (`links_written`); a message written by hand (an agent's reply) for every tracked link.
+    One maker serves one dispatch batch and remembers its `TrackedLink` ids and templates.
     """
-    probe = text + ("{" if then_token else "")
-    out, last = [], 0
-    for start, end in tracked_links(probe, _allowed(), settings.SMS_LINK_DOMAIN):
-        link = link_for(program, text[start:end], campaign=campaign, variant=variant)
-        out += [text[last:start], f"{MARKER}{link.pk:x}{MARKER}"]
-        last = end
-    out.append(text[last:])
-    return "".join(out)
 
+    def __init__(self) -> None:
+        self._link_ids: dict[tuple, int] = {}
+        self._written: dict[int, frozenset[str]] = {}
 
-def marked_link_ids(bodies: list[str]) -> list[int]:
-    return sorted({int(hex_id, 16) for body in bodies for hex_id in body.split(MARKER)[1::2]})
+    def shorten(self, message: OutboundMessage) -> bool:
+        """Replace the message's tracked links with its short links, in memory (the sent settle
+        stores the body). True when the body changed."""
+        if not tracking_on(message.program, message.campaign):
+            return False
+        body = message.body
+        spans = tracked_links(body, _allowed(), settings.SMS_LINK_DOMAIN)
+        if spans and message.template_version_id is not None:
+            written = self._template_links(message.template_version_id)
+            spans = [(start, end) for start, end in spans if body[start:end] in written]
+        if not spans:
+            return False
+        out, last = [], 0
+        for start, end in spans:
+            link_id = self._link_id(message, body[start:end])
+            out += [body[last:start], short_url(message.pk, link_id)]
+            last = end
+        out.append(body[last:])
+        message.body = "".join(out)
+        return True
 
+    def _template_links(self, version_id: int) -> frozenset[str]:
+        if version_id not in self._written:
+            text = TemplateVersion.objects.filter(pk=version_id).values_list("body", flat=True)
+            self._written[version_id] = links_written(text.first() or "")
+        return self._written[version_id]
 
-def fanout_body_sql(body: str, message_id: str, link_ids: list[int]) -> tuple[str, list]:
-    """SQL (PostgreSQL) for `body` with each marked link replaced by its short link for the
-    message whose id is the SQL expression `message_id`: the code `make_code` makes."""
-    sql, params = body, []
-    prefix = f"https://{settings.SMS_LINK_DOMAIN}/"
-    tag_bytes = TAG_LENGTH // 2
-    for link_id in link_ids:
-        digest = f"sha256(%s::bytea || int8send({message_id}::bigint))"
-        tag = f"encode(substring({digest} FROM 1 FOR {tag_bytes}), 'hex')"
-        sql = f"replace({sql}, %s, %s || to_hex({message_id}) || %s || {tag})"
-        marker = f"{MARKER}{link_id:x}{MARKER}"
-        params = [*params, marker, prefix, f"{SEPARATOR}{link_id:x}", _signed(link_id)]
-    return sql, params
-
-
-def fill_marked_bodies(message_ids: list[int]) -> None:
-    """The SQL replacement done in Python, for databases without sha256 (SQLite)."""
-    rows = OutboundMessage.objects.filter(pk__in=message_ids, body__contains=MARKER)
-    changed = []
-    for message in rows.only("pk", "body"):
-        parts = message.body.split(MARKER)
-        for i in range(1, len(parts), 2):
-            parts[i] = short_url(message.pk, int(parts[i], 16))
-        message.body = "".join(parts)
-        changed.append(message)
-    OutboundMessage.objects.bulk_update(changed, ["body"], batch_size=500)
+    def _link_id(self, message: OutboundMessage, destination: str) -> int:
+        key = (message.program_id, message.campaign_id, message.variant_id, message.flow_id,
+               destination)  # fmt: skip
+        if key not in self._link_ids:
+            link = link_for(
+                message.program,
+                destination,
+                campaign=message.campaign,
+                variant=message.variant,
+                flow=message.flow,
+            )
+            self._link_ids[key] = link.pk
+        return self._link_ids[key]
 
 
 # --- Clicks ---------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from templates.rendering import MissingTokenError, contact_token_values, token_v
 
 from . import counters
 from .holds import policy_hold
-from .links import shorten_message
+from .links import body_for_count
 from .models import (
     ApiClient,
     BlockReason,
@@ -97,8 +97,9 @@ def message_queue(
 
     The consent gate is asked now and again by dispatch right before hand-off; a template
     version must be approved. The row is the decision log either way. `event_data` goes into
-    the first event's data (the API records which client asked). When the program tracks
-    links, a queued message's links become its short links (`flow` is the flow sending it).
+    the first event's data (the API records which client asked); `flow` is the flow sending it.
+    When the program tracks links, dispatch makes the short links at hand-off
+    (`links.LinkMaker`); the segments counted now assume them.
     """
     message_type = message_type or program.message_type
     sender = sender or default_sender(program)
@@ -110,7 +111,7 @@ def message_queue(
         reason = BlockReason.NOT_APPROVED
     elif sender is None:
         reason = BlockReason.NO_SENDER
-    analysis = analyze(body)
+    analysis = analyze(body_for_count(program, body))
     with transaction.atomic():
         message = OutboundMessage.objects.create(
             contact=contact,
@@ -129,8 +130,6 @@ def message_queue(
             reason=reason,
             next_attempt_at=send_at or timezone.now(),
         )
-        if not reason:
-            shorten_message(message, flow=flow)
         record_event(
             message,
             MessageEvent.Kind.BLOCKED if reason else MessageEvent.Kind.QUEUED,

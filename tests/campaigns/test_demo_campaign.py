@@ -17,8 +17,19 @@ from messaging.tasks import dispatch
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture
+def us_afternoon(monkeypatch):
+    """The clock pinned to the last 18:00 UTC (13:00 in New York, 10:00 in Los Angeles), so
+    the demo's contacts are out of their quiet hours whenever the suite runs."""
+    real = timezone.now()
+    pinned = real.replace(hour=18, minute=0, second=0, microsecond=0)
+    if pinned > real:
+        pinned -= timedelta(days=1)
+    monkeypatch.setattr(timezone, "now", lambda: pinned)
+
+
 def test_it_runs_the_demo_campaign_to_sent_blocked_or_held_until_a_known_time(
-    settings, django_capture_on_commit_callbacks
+    settings, django_capture_on_commit_callbacks, us_afternoon
 ):
     settings.SMS_BACKEND = "console"  # as `make run`, with no Lookup credentials
     call_command("seed_demo", contacts=120, seed=42)

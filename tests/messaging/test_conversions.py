@@ -13,7 +13,7 @@ from campaigns.fanout import fanout_all
 from campaigns.models import FlowEvent
 from messaging.links import link_for
 from messaging.models import Click, Conversion, OutboundMessage
-from tests.factories import create_campaign, create_contact, create_program, opt_in
+from tests.factories import create_campaign, create_contact, create_program, hand_off, opt_in
 
 pytestmark = pytest.mark.django_db
 
@@ -51,11 +51,7 @@ def campaign_message(program, person, *, delivered_ago: timedelta, name: str = "
     campaign = create_campaign(program, bodies=[BODY], name=name)
     fanout_all(campaign)
     message = OutboundMessage.objects.get(campaign=campaign, contact=person)
-    at = timezone.now() - delivered_ago
-    OutboundMessage.objects.filter(pk=message.pk).update(
-        status="delivered", provider_sid=f"SM{message.pk}", sent_at=at, delivered_at=at
-    )
-    return message
+    return hand_off(message, at=timezone.now() - delivered_ago)
 
 
 def click(message, *, ago: timedelta, bot_reason: str = "") -> Click:

@@ -8,7 +8,7 @@ import pytest
 from messaging.models import Click
 from messaging.services import message_queue
 from tests.a11y import axe_violations
-from tests.factories import create_contact, create_program, create_sender, opt_in
+from tests.factories import create_contact, create_program, create_sender, hand_off, opt_in
 
 pytestmark = [
     pytest.mark.browser,
@@ -33,7 +33,7 @@ def test_a_tap_lands_on_the_destination_and_a_bad_link_reads_clearly(
     message = message_queue(
         contact=contact, program=program, body=f"Acme: {destination}", kind="api"
     )
-    code = message.body.split("https://go.acme.example/")[1]
+    code = hand_off(message).body.split("https://go.acme.example/")[1]
     page = browser_page
     page.set_viewport_size(PHONE)
 

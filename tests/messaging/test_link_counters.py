@@ -12,9 +12,9 @@ from django.test import Client
 from django.utils import timezone
 
 from messaging import counters
-from messaging.models import DailyCount, OutboundMessage
+from messaging.models import DailyCount
 from messaging.services import message_queue
-from tests.factories import create_contact, create_program, create_sender, opt_in
+from tests.factories import create_contact, create_program, create_sender, hand_off, opt_in
 
 pytestmark = pytest.mark.django_db
 
@@ -52,10 +52,8 @@ def test_clicks_and_orders_are_counted_where_they_happen_and_rebuilt_alike(partn
         kind="api",
     )
     sent = timezone.now() - timedelta(days=1, hours=2)
-    OutboundMessage.objects.filter(pk=message.pk).update(
-        status="delivered", provider_sid=f"SM{message.pk}", sent_at=sent, delivered_at=sent
-    )
-    code = OutboundMessage.objects.get(pk=message.pk).body.split("go.acme.example/")[1].split()[0]
+    message = hand_off(message, at=sent)
+    code = message.body.split("go.acme.example/")[1].split()[0]
     browser = Client()
     assert (
         browser.get(f"/{code}", HTTP_HOST="go.acme.example", HTTP_USER_AGENT=PHONE_UA).status_code
@@ -97,7 +95,7 @@ def test_an_erasure_blanks_the_ip_and_user_agent_of_the_persons_clicks():
         body="Acme: https://shop.acme.example/boots STOP to opt out",
         kind="api",
     )
-    code = OutboundMessage.objects.get(pk=message.pk).body.split("go.acme.example/")[1].split()[0]
+    code = hand_off(message).body.split("go.acme.example/")[1].split()[0]
     Client().get(f"/{code}", HTTP_HOST="go.acme.example", HTTP_USER_AGENT=PHONE_UA)
     click = Click.objects.get()
     assert (click.ip, click.user_agent) == ("127.0.0.1", PHONE_UA)

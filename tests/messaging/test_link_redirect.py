@@ -13,7 +13,7 @@ from messaging import links
 from messaging.links import Hit, _record_orm, _record_sql, click_record, make_code
 from messaging.models import Click, OutboundMessage
 from messaging.services import message_queue
-from tests.factories import create_contact, create_program, create_sender, opt_in
+from tests.factories import create_contact, create_program, create_sender, hand_off, opt_in
 
 pytestmark = pytest.mark.django_db
 
@@ -46,15 +46,7 @@ def sent(program):
     message = message_queue(
         contact=contact, program=program, body=f"Acme: {DESTINATION} STOP to opt out", kind="api"
     )
-    delivered = timezone.now() - timedelta(minutes=1)
-    OutboundMessage.objects.filter(pk=message.pk).update(
-        status="delivered",
-        provider_sid=f"SM{message.pk}",
-        sent_at=delivered,
-        delivered_at=delivered,
-    )
-    message.refresh_from_db()
-    return message
+    return hand_off(message, at=timezone.now() - timedelta(minutes=1))
 
 
 def code_of(message) -> str:
@@ -93,7 +85,9 @@ def test_it_appends_utm_parameters_when_the_link_asks(program, sent):
     program.save(update_fields=["link_utm"])
     contact = create_contact()
     opt_in(contact, program)
-    message = message_queue(contact=contact, program=program, body=f"{DESTINATION} x", kind="api")
+    message = hand_off(
+        message_queue(contact=contact, program=program, body=f"{DESTINATION} x", kind="api")
+    )
     response = tap(f"/{code_of(message)}")
     assert response["Location"] == (
         f"{DESTINATION}&utm_source=sms&utm_medium=sms&utm_campaign=offers"
