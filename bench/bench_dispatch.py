@@ -31,9 +31,13 @@ With BENCH_MODES=breakdown it runs one worker in the bench's own process, each s
 (wall and CPU per message, and the PostgreSQL backend's and the stand-in's CPU): where the
 time of a message goes.
 
+With BENCH_LINKS=both the plain runs alternate between links as written and links tracked
+(each message's short link made at hand-off, `messaging.links.LinkMaker`), and the ratio of the
+medians is printed: tracking must stay within 10% of as-written ("on" or "off" runs one kind).
+
 Environment: BENCH_CONTACTS (20000), BENCH_RUNS (3, medians printed), BENCH_MODES
-("plain,qcluster"; "breakdown"), BENCH_Q2_BROKER, BENCH_PROFILE (a directory: each plain
-worker writes a cProfile of its run there).
+("plain,qcluster"; "breakdown"), BENCH_LINKS ("off"; "on", "both"), BENCH_Q2_BROKER,
+BENCH_PROFILE (a directory: each plain worker writes a cProfile of its run there).
 
 `bench_mps.py` and `reliability_dispatch.py` reuse the stand-in process, the worker processes
 and the data set-up defined here.
@@ -109,6 +113,7 @@ from tests.factories import create_template, create_user, create_version  # noqa
 CONTACTS = int(os.environ.get("BENCH_CONTACTS", 20_000))
 RUNS = int(os.environ.get("BENCH_RUNS", 3))
 MODES = os.environ.get("BENCH_MODES", "plain,qcluster").split(",")
+LINKS = {"off": [False], "on": [True], "both": [False, True]}[os.environ.get("BENCH_LINKS", "off")]
 BODY = "Acme: hi {first_name|there}, 20% off at https://acme.example/sale Reply STOP to opt out"
 #: Statuses a message may still leave: a campaign is finished when none of its rows has one.
 OPEN = ("queued", "held", "sending")
@@ -320,6 +325,7 @@ def make_campaign(
     *,
     throttle_mps: float | None = None,
     filters: dict[str, Any] | None = None,
+    link_tracking: bool = False,
 ):
     """A campaign to every contact (or `filters`), `sending`, fanned out: (campaign, queued)."""
     owner = create_user(f"bench{time.time_ns()}")
@@ -338,6 +344,7 @@ def make_campaign(
         status="sending",
         launched_at=timezone.now() - timedelta(seconds=1),
         throttle_mps=throttle_mps,
+        link_tracking=link_tracking,
     )
     campaign.senders.add(sender)
     CampaignVariant.objects.create(campaign=campaign, label="A", template_version=version)
@@ -424,21 +431,28 @@ class Run:
         return rate
 
 
-def run_plain(program: Program, sender: Sender, standin: StandinProcess) -> float:
+def run_plain(
+    program: Program, sender: Sender, standin: StandinProcess, *, tracking: bool = False
+) -> float:
     """(a) Two worker processes looping `Dispatcher().run_batch()`."""
-    campaign, queued = make_campaign(program, sender)
+    campaign, queued = make_campaign(program, sender, link_tracking=tracking)
     standin.reset()
     profile_dir = os.environ.get("BENCH_PROFILE")
     workers = Workers(0)
     for n in range(2):
         workers.add(profile=str(Path(profile_dir) / f"worker{n}.prof") if profile_dir else None)
     try:
-        with Run("(a) 2 plain workers", standin) as run:
+        with Run(f"(a) 2 plain workers, links {'tracked' if tracking else 'as written'}",
+                 standin) as run:  # fmt: skip
             workers.go()
             wait_until_done(campaign, timeout=900, poll=0.05)
     finally:
         workers.stop()
-    return run.report(campaign, queued)
+    rate = run.report(campaign, queued)
+    if tracking:  # every message went out with its own short link
+        sent = OutboundMessage.objects.filter(campaign=campaign, status="sent")
+        assert not sent.exclude(body__contains=f"https://{settings.SMS_LINK_DOMAIN}/").exists()
+    return rate
 
 
 def run_qcluster(program: Program, sender: Sender, standin: StandinProcess) -> float:
@@ -558,7 +572,20 @@ def main() -> None:
             f"batch {settings.SMS_DISPATCH_BATCH}, {RUNS} run(s) each; load average before "
             f"{os.getloadavg()[0]:.2f}"
         )
-        modes = (("plain", run_plain), ("qcluster", run_qcluster), ("breakdown", run_breakdown))
+        if "plain" in MODES:
+            rates: dict[bool, list[float]] = {tracking: [] for tracking in LINKS}
+            for _ in range(RUNS):
+                for tracking in LINKS:
+                    rates[tracking].append(run_plain(program, sender, standin, tracking=tracking))
+            for tracking in LINKS:
+                print(
+                    f"  plain, links {'tracked' if tracking else 'as written'}: median "
+                    f"{statistics.median(rates[tracking]):,.0f} messages/s"
+                )
+            if len(LINKS) == 2:
+                ratio = statistics.median(rates[True]) / statistics.median(rates[False])
+                print(f"  tracked / as written: {ratio:.2f}")
+        modes = (("qcluster", run_qcluster), ("breakdown", run_breakdown))
         for mode, run in modes:
             if mode in MODES:
                 rates = [run(program, sender, standin) for _ in range(RUNS)]
