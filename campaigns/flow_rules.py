@@ -13,6 +13,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from messaging.keywords import Intent, assess
+
 if TYPE_CHECKING:
     from .models import Flow, FlowEvent
 
@@ -28,6 +30,10 @@ INTERNAL_EVENTS = (OPTED_IN_EVENT, MONTHLY_REMINDER_EVENT)
 CONVERSION_EVENT = "conversion.recorded"
 #: How far from its anchor a flow may send (a reminder a quarter ahead is already odd).
 MAX_OFFSET = timedelta(days=90)
+
+#: Replies that never reach a flow: an opt-out or a HELP is answered by the number's rules alone
+#: (`messaging.inbound.reply_hooks`).
+NOT_SUCCESS_INTENTS = (Intent.OPT_OUT, Intent.HELP)
 
 _PATH = re.compile(r"[a-z_][a-z0-9_]*(\.[a-z0-9_]+)*\Z", re.IGNORECASE)
 MISSING = object()
@@ -184,9 +190,19 @@ def flow_problems(flow: Flow) -> dict[str, list[str]]:
     replies = flow.success_replies or []
     if not isinstance(replies, list) or not all(isinstance(r, str) and r.strip() for r in replies):
         add("success_replies", 'A list of replies, e.g. ["C", "YES"].')
+    else:
+        for reply in replies:
+            if assess(reply).intent in NOT_SUCCESS_INTENTS:
+                add("success_replies", f"{reply.strip()} is an opt-out or HELP keyword: "
+                                       "it is never a flow's success.")  # fmt: skip
     if flow.success_window is not None and flow.success_window <= timedelta(0):
         add("success_window", "Must be longer than zero.")
     return problems
+
+
+def success_reply_word(text: str) -> str:
+    """A reply as compared with a flow's success replies: the whole of it, in any case."""
+    return text.strip().upper()
 
 
 def flow_validate(flow: Flow) -> None:

@@ -12,22 +12,29 @@ whose conditions hold, it writes one `FlowRun` saying what was decided::
 
 A queued message waits in the outbound queue until `fire_at`; dispatch then re-checks consent
 and applies quiet hours and caps, like any other message. An opt-out meanwhile cancels it.
+
+A queued run succeeds when the flow's success event about the person (`flow_success_record`)
+or one of its success replies from them (`flow_success_reply`, told by the inbound handler)
+follows its fire time within the flow's success window: the run's `succeeded_at` is the one
+mark the success rate and the `flow_success` counter read.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import models, transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from config.lib.process_cache import ProcessCache
 from config.lib.queueing import enqueue
 from consent.models import Contact, MessageType, Program
 from messaging import counters
-from messaging.models import MessageKind, MessageStatus, OutboundMessage
+from messaging.models import InboundMessage, MessageKind, MessageStatus, OutboundMessage
 from messaging.services import message_queue
 from messaging.timezones import is_known_zone
 from templates.rendering import MissingTokenError, contact_token_values
@@ -43,8 +50,15 @@ from .flow_rules import (
     event_value,
     flow_problems,
     flow_validate,
+    success_reply_word,
 )
 from .models import Flow, FlowEvent, FlowRun, FlowRunOutcome
+
+#: How long a process trusts its list of flows' success replies (an edit shows up after this).
+SUCCESS_REPLIES_CACHE_SECONDS = 15.0
+_success_replies: ProcessCache[dict[str, dict[int, timedelta]]] = ProcessCache(
+    "flow success replies", seconds=SUCCESS_REPLIES_CACHE_SECONDS
+)
 
 
 class SkipReason(models.TextChoices):
@@ -108,26 +122,82 @@ def flow_event_record(
 
 
 def flow_success_record(*, contact: Contact, event_type: str, at: datetime) -> int:
-    """Mark the person's runs of flows whose success event is `event_type` as succeeded: each
-    run that sent a message within the flow's success window before `at`. Returns how many."""
-    marked = 0
-    for flow in Flow.objects.filter(success_event=event_type).only("pk", "success_window"):
+    """Mark the person's runs of flows whose success event is `event_type` as succeeded
+    (`_runs_succeed`). Returns how many."""
+    windows = dict(
+        Flow.objects.filter(success_event=event_type).values_list("pk", "success_window")
+    )
+    return _runs_succeed(contact_id=contact.pk, at=at, windows=windows)
+
+
+def flow_success_reply(message: InboundMessage) -> int:
+    """A reply that is one of a flow's success replies marks the person's runs of that flow as
+    succeeded, at the time it was received (`_runs_succeed`); whatever else it does (a YES also
+    confirms consent, a C may open a conversation) is handled as usual. Returns how many.
+
+    Registered in `messaging.inbound.reply_hooks`: it runs on every reply, so it asks the
+    database only when the reply is a flow's success reply (a process cache of them).
+    """
+    windows = _flows_by_success_reply().get(success_reply_word(message.body))
+    if not windows:
+        return 0
+    return _runs_succeed(contact_id=message.contact_id, at=message.received_at, windows=windows)
+
+
+def _flows_by_success_reply() -> dict[str, dict[int, timedelta]]:
+    """{reply: {flow id: success window}} of every flow naming success replies, switched on or
+    off (a run of a flow switched off meanwhile still succeeds within its window, as with a
+    success event), read at most once per `SUCCESS_REPLIES_CACHE_SECONDS` per process."""
+
+    def load() -> dict[str, dict[int, timedelta]]:
+        found: dict[str, dict[int, timedelta]] = defaultdict(dict)
+        flows = Flow.objects.exclude(success_replies=[]).values_list(
+            "pk", "success_replies", "success_window"
+        )
+        for pk, replies, window in flows:
+            for reply in replies or []:
+                if word := success_reply_word(str(reply)):
+                    found[word][pk] = window
+        return dict(found)
+
+    return _success_replies.get_or_load("flows", load)
+
+
+def _runs_succeed(*, contact_id: int, at: datetime, windows: dict[int, timedelta]) -> int:
+    """The one success rule, for a success event and a success reply alike: mark the person's
+    runs of these flows ({flow id: success window}) that queued a message due within the
+    window before `at` as succeeded at `at`, and count each once (`flow_success`), on its run's
+    day as its other counts are; the rebuild counts the marked runs (`flow_run_counts`).
+    Returns how many.
+
+    The runs are locked before they are marked, so two successes at once count a run once.
+    """
+    if not windows:
+        return 0
+    due = Q()
+    for flow_id, window in windows.items():
+        due |= Q(flow_id=flow_id, fire_at__gte=at - window)
+    with transaction.atomic(savepoint=False):
         runs = list(
-            FlowRun.objects.filter(
-                flow=flow,
-                contact=contact,
+            FlowRun.objects.select_for_update()
+            .filter(
+                due,
+                contact_id=contact_id,
                 outcome=FlowRunOutcome.QUEUED,
                 succeeded_at__isnull=True,
                 fire_at__lte=at,
-                fire_at__gte=at - flow.success_window,
-            ).values_list("pk", "created_at")
+            )
+            .order_by("pk")
+            .values_list("pk", "flow_id", "created_at")
         )
         if not runs:
-            continue
-        marked += FlowRun.objects.filter(pk__in=[pk for pk, _ in runs]).update(succeeded_at=at)
-        for _, created_at in runs:  # counted on the run's day, as its other counts are
-            counters.bump(day=counters.utc_day(created_at), dims={"flow": flow.pk}, flow_success=1)
-    return marked
+            return 0
+        FlowRun.objects.filter(pk__in=[pk for pk, _, _ in runs]).update(succeeded_at=at)
+        tally = counters.Tally()
+        for _, flow_id, created_at in runs:
+            tally.add(day=counters.utc_day(created_at), dims={"flow": flow_id}, flow_success=1)
+        tally.flush()
+    return len(runs)
 
 
 def flow_event_fire(*, event: FlowEvent, program: Program | None = None) -> list[FlowRun]:
@@ -313,6 +383,7 @@ __all__ = [
     "flow_fire_scheduled",
     "flow_problems",
     "flow_set_active",
+    "flow_success_reply",
     "flow_validate",
     "render_for",
 ]

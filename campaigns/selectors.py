@@ -5,19 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import (
-    Count,
-    DateTimeField,
-    Exists,
-    ExpressionWrapper,
-    Min,
-    OuterRef,
-    Q,
-    Value,
-)
-from django.db.models.functions import Trim, Upper
+from django.db.models import Count, Min, Q
 
-from messaging.models import InboundMessage, MessageStatus, OutboundMessage
+from messaging.models import MessageStatus, OutboundMessage
 
 from .models import Campaign, Flow, FlowRun, FlowRunOutcome
 
@@ -46,7 +36,7 @@ def held_by_reason(campaign: Campaign) -> list[HeldGroup]:
 @dataclass(frozen=True)
 class FlowSuccess:
     sent: int  # runs that queued a message
-    succeeded: int  # ... followed by the flow's success event or a success reply in its window
+    succeeded: int  # ... marked succeeded (its success event or a success reply in its window)
 
     @property
     def rate(self) -> float | None:
@@ -54,29 +44,15 @@ class FlowSuccess:
 
 
 def flow_success(flow: Flow, *, since: datetime | None = None) -> FlowSuccess | None:
-    """A flow's success rate: of its runs that sent, those its success event marked
-    (`flows.flow_success_record`) or the person answered with one of its success replies
-    within the success window. None for a flow that names no success."""
+    """A flow's success rate: of its runs that sent, those marked succeeded (`succeeded_at`,
+    set by its success event or a success reply: `flows._runs_succeed`, the rule the
+    `flow_success` counter follows too). None for a flow that names no success."""
     if not flow.success_event and not flow.success_replies:
         return None
     runs = FlowRun.objects.filter(flow=flow, outcome=FlowRunOutcome.QUEUED)
     if since is not None:
         runs = runs.filter(fire_at__gte=since)
-    succeeded = Q(succeeded_at__isnull=False)
-    words = [str(w).strip().upper() for w in flow.success_replies or [] if str(w).strip()]
-    if words:
-        replies = (
-            InboundMessage.objects.filter(
-                contact=OuterRef("contact"),
-                received_at__gt=OuterRef("fire_at"),
-                received_at__lte=ExpressionWrapper(
-                    OuterRef("fire_at") + Value(flow.success_window),
-                    output_field=DateTimeField(),
-                ),
-            )
-            .annotate(word=Upper(Trim("body")))
-            .filter(word__in=words)
-        )
-        succeeded |= Q(Exists(replies))
-    totals = runs.aggregate(sent=Count("id"), succeeded=Count("id", filter=succeeded))
+    totals = runs.aggregate(
+        sent=Count("id"), succeeded=Count("id", filter=Q(succeeded_at__isnull=False))
+    )
     return FlowSuccess(sent=totals["sent"], succeeded=totals["succeeded"])

@@ -392,7 +392,10 @@ def flow_report(period: Period) -> dict:
             ((k.split(":", 1)[1], k.split(":", 1)[0][4:], n) for k, n in m.items() if ":" in k),
             key=lambda item: -item[2],
         )
-        tracked = tracked or "flow_success" in m
+        # A flow that names its success has a rate (0% before its first); one that named it
+        # once keeps the rate its successes were counted for.
+        named = bool(flow.success_event or flow.success_replies) or "flow_success" in m
+        tracked = tracked or named
         rows.append(
             {
                 "flow": flow,
@@ -402,7 +405,7 @@ def flow_report(period: Period) -> dict:
                 "not_sent": sum(n for _, _, n in skipped),
                 "successes": m.get("flow_success", 0),
                 "success_rate": _ratio(m.get("flow_success", 0), m.get("run_queued", 0))
-                if "flow_success" in m
+                if named
                 else None,
             }
         )

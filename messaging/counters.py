@@ -18,7 +18,9 @@ Calling it
         bump(day=message_day(message), dims=message_dims(message), clicks_human=1)
         bump(day=..., dims=..., conversions=1, revenue_micros=value_in_micros)
 
-    and a flow's success event: `bump(day=..., dims={"flow": flow_id}, flow_success=1)`.
+    and a flow's success (its success event, or a success reply the inbound handler's
+    `reply_hooks` hear), on the run's day: `bump(day=..., dims={"flow": flow_id},
+    flow_success=1)`.
     `rebuild` reads those from their own tables through `REBUILD_EXTRAS` (register a function
     returning `[(day, dims, metrics), ...]`), so the rebuild agrees with them too.
 
@@ -40,7 +42,8 @@ Metrics (all integers)
 
     Flow runs, on the flow (scope `flow`), on the day the run was decided: `runs`,
     `run_queued`, `run_blocked:<reason>`, `run_skipped:<reason>` (`flow_run_metrics`; campaigns
-    bumps them and registers their rebuild); `flow_success` (see above).
+    bumps them and registers their rebuild); `flow_success`, once per run marked succeeded
+    (see above; rebuilt from `FlowRun.succeeded_at`).
     Link tracking: `clicks_human`, `clicks_bot`, `conversions`, `revenue_micros`.
 
 Squash

@@ -7,7 +7,10 @@ already checked) and returns the reply text for the TwiML answer ("" for none). 
 - an opt-out is recorded, and waiting messages cancelled, before the transaction commits;
 - a message to a number with no sender is still handled (`messaging.unconfigured`);
 - parameters are made storable first, so no revocation is lost to a character the database
-  refuses.
+  refuses;
+- a reply (neither an opt-out nor a HELP) from a known contact to one of our senders is told,
+  after its own handling, to the `reply_hooks` a higher app registered (campaigns: a flow's
+  success reply), in that same transaction.
 Routing by intent, replies and the number-without-sender case: docs/inbound.md.
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import string
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -70,6 +74,14 @@ REVIEW_BUSINESS_DAYS = 10
 RECORDED_BY = "twilio inbound webhook"
 #: Suppressions a START (or a join keyword) from the handset lifts: the person's own opt-outs.
 LIFTED_BY_OPT_IN = (SuppressionReason.OPT_OUT_ALL, SuppressionReason.CARRIER_21610)
+
+#: Told of each reply from a known contact to one of our senders, after its own handling and in
+#: the transaction that stores it: `hook(message)`. Campaigns registers `flow_success_reply`
+#: from its AppConfig.ready() (a flow's success reply marks the person's run), so messaging
+#: never imports it. An opt-out or a HELP is never a reply to a flow: they are answered by the
+#: number's rules alone, and the STOP path (benchmarked) pays nothing for the hooks.
+reply_hooks: list[Callable[[InboundMessage], object]] = []
+_NOT_TOLD = (InboundMessage.Intent.OPT_OUT, InboundMessage.Intent.HELP)
 
 
 class Reply:
@@ -231,6 +243,9 @@ def inbound_receive(*, params: dict[str, str], received_at: datetime | None = No
                 )
             )
             counters.reply_attribute(message)
+            if message.intent not in _NOT_TOLD:
+                for hook in reply_hooks:
+                    hook(message)
             return reply
     except IntegrityError:
         # Twilio retried: answer as the first time. The row exists unless something else failed.
@@ -633,5 +648,6 @@ __all__ = [
     "SenderInfo",
     "combined_text",
     "inbound_receive",
+    "reply_hooks",
     "sender_for",
 ]
