@@ -273,7 +273,9 @@ REASSIGNED_NO_DATA_POLICY = env.str("REASSIGNED_NO_DATA_POLICY", default="send")
 SMS_MAX_ATTEMPTS = env.int("SMS_MAX_ATTEMPTS", default=8)
 SMS_BACKOFF_BASE = env.float("SMS_BACKOFF_BASE", default=2.0)
 SMS_BACKOFF_MAX = env.float("SMS_BACKOFF_MAX", default=900.0)
-# How long a claimed message may stay "sending" before reconciliation looks at it.
+# How long a claimed message may stay "sending" before reconciliation looks at it. A batch
+# starts no hand-off, and waits for no rate, past 75% of it (messaging.dispatch.LEASE_MARGIN):
+# that plus TWILIO_TIMEOUT must end before the dispatch task is killed (messaging.checks).
 SMS_LEASE_SECONDS = env.int("SMS_LEASE_SECONDS", default=120)
 # Messages a dispatch task claims at once.
 SMS_DISPATCH_BATCH = env.int("SMS_DISPATCH_BATCH", default=200)
