@@ -260,7 +260,9 @@ def scenario_kill(program, sender, standin: StandinProcess) -> None:
         .annotate(n=Count("id"))
         .order_by()
     )
-    released = MessageEvent.objects.filter(message__campaign=campaign, kind="released").count()
+    released = MessageEvent.objects.filter(
+        message__campaign=campaign, kind="released", reason="lease_ending"
+    ).count()
     print(
         f"kill: {queued:,} queued, {len(sent):,} sent once each in {elapsed:.0f} s; "
         f"reconciled {reconciled}; released untried at lease end {released}"

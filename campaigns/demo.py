@@ -112,14 +112,18 @@ def _campaign(offers: Program, sender: Sender, marketer, reviewer) -> Campaign:
 
 def _send(campaign: Campaign, rng: random.Random) -> None:
     fanout_all(campaign)
-    dispatcher = Dispatcher(
-        backend=DemoProvider(), sleep=lambda s: None, policy_hold=lambda m, now: None
-    )
+    buckets = SenderThrottle.objects.filter(sender__in=campaign.senders.all())
+
+    def afresh(seconds: float) -> None:
+        buckets.delete()
+
+    # The demo provider accepts everything at once and the demo waits for no rate: the senders'
+    # buckets start afresh at every wait instead, so no debt builds up (a batch would put back
+    # what it cannot wait for) and none is left for the first real dispatch to sleep through.
+    dispatcher = Dispatcher(backend=DemoProvider(), sleep=afresh, policy_hold=lambda m, now: None)
     while dispatcher.run_batch().claimed:
         pass
-    # The demo provider accepts everything at once, so the burst ran the senders' rate buckets
-    # into minutes of debt that the first real dispatch would sleep through: start them afresh.
-    SenderThrottle.objects.filter(sender__in=campaign.senders.all()).delete()
+    buckets.delete()
     sent = list(
         OutboundMessage.objects.filter(campaign=campaign, status=MessageStatus.SENT)
         .select_related("variant")

@@ -1,8 +1,12 @@
 """Incidents: a sending campaign whose outcomes go wrong is paused before it does more harm.
 
-`incidents_check()` runs every minute (django-q2 schedule). For each campaign that is sending
-it reads the campaign's daily counters since launch (one indexed range read, never the message
-table) and measures, once at least `INCIDENT_MIN_SAMPLE` messages were sent:
+A sending campaign is checked right after each dispatch batch that sent for it
+(`incident_check_after_batch`, one of messaging's batch hooks), so a bad batch pauses it before
+the worker's next batch is claimed (one another worker already claimed finishes, as after any
+pause); and every minute by the `incidents_check()` schedule, which also sees the outcomes that
+status callbacks and opt-outs bring in between batches. A check reads the campaign's daily
+counters since launch (one indexed range read, never the message table) and its last incident,
+and measures, once at least `INCIDENT_MIN_SAMPLE` messages were sent:
 
 - the opt-out rate: opt-outs attributed to the campaign / sent (`INCIDENT_OPT_OUT_RATE`, 2%);
 - the carrier-filtering share: messages failed with 30007 / sent (`INCIDENT_FILTERED_SHARE`, 5%);
@@ -15,8 +19,9 @@ open incident. A person resolves it, saying why: the campaign resumes (`incident
 the counts at that moment are kept, so the next check judges only what was sent after it (a
 resumed campaign is not paused again at once for the same messages).
 
-Senders are checked the same way on today's counters (UTC); their incident pauses nothing and
-is resolved by a person once understood (at most one per sender and kind a day).
+Senders are checked the same way by the schedule, on today's counters (UTC); their incident
+pauses nothing and is resolved by a person once understood (at most one per sender and kind a
+day).
 """
 
 from __future__ import annotations
@@ -225,6 +230,19 @@ def incident_check_sender(sender: Sender, *, today: date | None = None) -> Incid
     return incident
 
 
+def incident_check_after_batch(*, campaign_id: int) -> Incident | None:
+    """Check a campaign a dispatch batch just sent for (a `messaging.tasks` batch hook).
+
+    Registered after `campaign_complete_if_done`: a campaign that batch completed has nothing
+    left to pause, so only one still sending is checked. Cheap enough for every batch: the
+    campaign's row, its counters' range read and its last incident.
+    """
+    campaign = Campaign.objects.filter(pk=campaign_id, status=CampaignStatus.SENDING).first()
+    if campaign is None:
+        return None
+    return incident_check_campaign(campaign)
+
+
 def incidents_check() -> dict:
     """Check every sending campaign and every active sender (the schedule's entry point)."""
     opened = {"campaigns": 0, "senders": 0}
@@ -272,6 +290,7 @@ def incident_resolve(*, incident: Incident, by, why: str) -> Incident:
 __all__ = [
     "IncidentError",
     "Outcomes",
+    "incident_check_after_batch",
     "incident_check_campaign",
     "incident_check_sender",
     "incident_resolve",

@@ -273,7 +273,9 @@ REASSIGNED_NO_DATA_POLICY = env.str("REASSIGNED_NO_DATA_POLICY", default="send")
 SMS_MAX_ATTEMPTS = env.int("SMS_MAX_ATTEMPTS", default=8)
 SMS_BACKOFF_BASE = env.float("SMS_BACKOFF_BASE", default=2.0)
 SMS_BACKOFF_MAX = env.float("SMS_BACKOFF_MAX", default=900.0)
-# How long a claimed message may stay "sending" before reconciliation looks at it.
+# How long a claimed message may stay "sending" before reconciliation looks at it. A batch
+# starts no hand-off, and waits for no rate, past 75% of it (messaging.dispatch.LEASE_MARGIN):
+# that plus TWILIO_TIMEOUT must end before the dispatch task is killed (messaging.checks).
 SMS_LEASE_SECONDS = env.int("SMS_LEASE_SECONDS", default=120)
 # Messages a dispatch task claims at once.
 SMS_DISPATCH_BATCH = env.int("SMS_DISPATCH_BATCH", default=200)
@@ -298,10 +300,11 @@ SMS_PRICE_CURRENCY = env.str("SMS_PRICE_CURRENCY", default="USD")
 # program within this many hours; a reply against the last message from any program.
 SMS_OPT_OUT_ATTRIBUTION_HOURS = env.int("SMS_OPT_OUT_ATTRIBUTION_HOURS", default=72)
 SMS_REPLY_ATTRIBUTION_HOURS = env.int("SMS_REPLY_ATTRIBUTION_HOURS", default=24)
-# While a campaign sends, its outcomes so far (its daily counters) are checked every minute: an
-# opt-out rate, a carrier-filtering (30007) share or a failure rate above its threshold opens
-# an incident and pauses the campaign, once at least INCIDENT_MIN_SAMPLE of its messages were
-# sent. Senders are checked on today's counters the same way (an incident, no pause).
+# While a campaign sends, its outcomes so far (its daily counters) are checked after each
+# dispatch batch for it and every minute: an opt-out rate, a carrier-filtering (30007) share or
+# a failure rate above its threshold opens an incident and pauses the campaign, once at least
+# INCIDENT_MIN_SAMPLE of its messages were sent. Senders are checked every minute on today's
+# counters the same way (an incident, no pause).
 INCIDENT_MIN_SAMPLE = env.int("INCIDENT_MIN_SAMPLE", default=200)
 INCIDENT_OPT_OUT_RATE = env.float("INCIDENT_OPT_OUT_RATE", default=0.02)
 INCIDENT_FILTERED_SHARE = env.float("INCIDENT_FILTERED_SHARE", default=0.05)

@@ -10,13 +10,21 @@ held whose `next_attempt_at` has come) with `SELECT ... FOR UPDATE SKIP LOCKED`,
 2. takes the others in chunks of one sender (`throttle.chunks`): counts a chunk against the
    sender's daily segment cap (what does not fit is held until midnight UTC) and takes its
    rate tokens in one go (shared by all workers), then hands each message over at the moment
-   its own tokens are paid for (`throttle.pace`);
+   its own tokens are paid for (`throttle.pace`). The batch never sleeps past its deadline, the
+   last moment a hand-off may start (3): tokens are taken only for the messages the sender's
+   bucket pays for by then, and the rest of the chunk goes back to the queue at once, untried
+   (`queued`, due when the bucket, as it stood, would have paid for the first of them; their
+   daily segments given back). However deep a sender's bucket is in debt (other workers'
+   batches, a burst), a batch waits for it no longer than its lease allows, and that deadline
+   plus one provider request ends inside the dispatch task's timeout (`messaging.checks` warns
+   when settings break it), so django-q2 never kills a batch asleep. Taking no tokens for what
+   goes back keeps the debt honest: later batches wait only for messages really sent;
 3. right before each hand-off, asks the consent gate: an opt-out committed by then blocks the
    message. Before that: no hand-off starts once less than `LEASE_MARGIN` of the lease is left
-   (the message goes back to the queue untried), so reconciliation never judges a row whose
-   hand-off may still be under way; and a message whose earlier attempt may have reached the
-   provider (a timeout, a 5xx) is looked up there first (`find_sent`): found, it is recorded
-   as sent instead of being sent again;
+   (`hand_off_deadline`; the message goes back to the queue untried), so reconciliation never
+   judges a row whose hand-off may still be under way; and a message whose earlier attempt may
+   have reached the provider (a timeout, a 5xx) is looked up there first (`find_sent`): found,
+   it is recorded as sent instead of being sent again;
 4. records the outcomes: a chunk's `sent` rows in one transaction, each guarded by the lease;
    a transient error goes back to `queued` with exponential backoff and jitter (until
    `SMS_MAX_ATTEMPTS`); a permanent one fails at once, with its side effects (21610 opt-out,
@@ -184,17 +192,27 @@ def _block(message: OutboundMessage, reason: str) -> None:
     )
 
 
-def _release(message: OutboundMessage) -> None:
-    """Give a claimed message back untried: too little of its lease is left to hand it over."""
+def hand_off_deadline(message: OutboundMessage) -> datetime:
+    """The last moment a hand-off of this claimed message may start (`LEASE_MARGIN`)."""
+    margin = timedelta(seconds=settings.SMS_LEASE_SECONDS * LEASE_MARGIN)
+    return message.lease_expires_at - margin
+
+
+def _release(message: OutboundMessage, *, why: str, until: datetime | None = None) -> None:
+    """Give a claimed message back untried, due again at once or `until` then."""
+    fields = {
+        "status": MessageStatus.QUEUED,
+        "lease_expires_at": None,
+        "attempts": F("attempts") - 1,  # it never reached the provider
+    }
+    if until is not None:
+        fields["next_attempt_at"] = until
     _settle(
         message,
         event=MessageEvent.Kind.RELEASED,
-        why="lease_ending",
-        fields={
-            "status": MessageStatus.QUEUED,
-            "lease_expires_at": None,
-            "attempts": F("attempts") - 1,  # it never reached the provider
-        },
+        why=why,
+        data={"until": until.isoformat()} if until is not None else None,
+        fields=fields,
     )
 
 
@@ -441,12 +459,20 @@ class Dispatcher:
             chunk = [m for m, fit in zip(chunk, fits, strict=True) if fit]
             if not chunk:
                 return
-        wait = throttle.acquire(sender, sum(m.segments for m in chunk), rate=rate)
+        # Wait for the rate only until the batch's last hand-off may start (module docstring, 2).
+        within = (hand_off_deadline(chunk[0]) - timezone.now()).total_seconds()
+        grant = throttle.acquire(sender, [m.segments for m in chunk], rate=rate, within=within)
         start = time.monotonic()
+        chunk, later = chunk[: grant.count], chunk[grant.count :]
         handed: list[Handed] = []
         unsent_segments = 0
         try:
-            for message, offset in zip(chunk, throttle.pace(chunk, wait, rate), strict=True):
+            until = timezone.now() + timedelta(seconds=grant.next_wait)
+            for message in later:
+                _release(message, why="rate_wait", until=until)
+                unsent_segments += message.segments
+                report.add("released")
+            for message, offset in zip(chunk, throttle.pace(chunk, grant.wait, rate), strict=True):
                 pause = start + offset - time.monotonic()
                 if pause > 0:
                     self.sleep(pause)
@@ -461,9 +487,8 @@ class Dispatcher:
 
     def _deliver(self, message: OutboundMessage, look_up: set[int], handed: list[Handed]) -> str:
         """Hand one message over (or find it already there); `sent` ones join `handed`."""
-        margin = timedelta(seconds=settings.SMS_LEASE_SECONDS * LEASE_MARGIN)
-        if timezone.now() >= message.lease_expires_at - margin:
-            _release(message)
+        if timezone.now() >= hand_off_deadline(message):
+            _release(message, why="lease_ending")
             return "released"
         request = _request(message)
         if message.pk in look_up:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from django.conf import settings
@@ -16,8 +17,11 @@ from .prices import prices_fetch
 from .reconcile import reconcile_expired_leases
 from .retention import retention_purge
 
-#: Told, after each dispatch batch, of every campaign the batch sent for. Campaigns registers
-#: `campaign_complete_if_done` from its AppConfig.ready(), so messaging never imports it.
+log = logging.getLogger(__name__)
+
+#: Told, in order, after each dispatch batch, of every campaign the batch sent for. Campaigns
+#: registers `campaign_complete_if_done` and then its incident check from its
+#: AppConfig.ready(), so messaging never imports them.
 campaign_batch_hooks: list[Callable[..., object]] = []
 
 
@@ -26,7 +30,16 @@ def dispatch() -> dict:
     report = Dispatcher().run_batch()
     for campaign_id in report.campaigns:
         for hook in campaign_batch_hooks:
-            hook(campaign_id=campaign_id)
+            # The batch is settled by now; hooks only follow it up. One that fails is logged
+            # with its traceback, and the other hooks, the other campaigns' and the
+            # continuation still run: one campaign's follow-up must not skip another's
+            # incident check nor hold up everyone's sending. Raising would not retry it anyway
+            # (failed tasks are acknowledged, `ack_failures`); the incidents schedule checks
+            # every sending campaign again within the minute.
+            try:
+                hook(campaign_id=campaign_id)
+            except Exception:
+                log.exception("Batch hook %r failed for campaign %s", hook, campaign_id)
     if report.claimed >= settings.SMS_DISPATCH_BATCH:
         enqueue("messaging.tasks.dispatch")
     return report.__dict__ | {"campaigns": sorted(report.campaigns)}

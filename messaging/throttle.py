@@ -7,13 +7,17 @@ cap is a counter per sender and UTC day.
 
 Dispatch works in chunks (`chunks`): one acquisition and one daily-cap reservation for up to
 `CHUNK_MESSAGES` messages of a sender, then each message goes at the moment its own tokens are
-paid for (`pace`), which keeps the rate exactly as if each had taken its own.
+paid for (`pace`), which keeps the rate exactly as if each had taken its own. An acquisition
+may be bounded (`within`): it takes the tokens only of the messages the bucket pays for in
+time, so a batch never runs the debt up for messages it will not wait for.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 from django.db import transaction
 from django.db.models import F
@@ -33,19 +37,44 @@ CHUNK_MESSAGES = 50
 CHUNK_SECONDS = 0.1
 
 
-def acquire(sender: Sender, units: int, *, rate: float | None = None) -> float:
-    """Take `units` from the sender's bucket; return the seconds to wait before sending them."""
+class Grant(NamedTuple):
+    """What `acquire` took: the tokens of the first `count` messages, the last of which may go
+    in `wait` seconds; the first message left out would have had to wait `next_wait` seconds."""
+
+    count: int
+    wait: float
+    next_wait: float
+
+
+def acquire(
+    sender: Sender,
+    segments: Sequence[int],
+    *,
+    rate: float | None = None,
+    within: float = math.inf,
+) -> Grant:
+    """Take the tokens of each message in turn (its `segments` are its units) while the bucket
+    pays for them within `within` seconds; nothing is taken for the first one it would pay for
+    later, nor for those after it (other workers would wait behind a debt nobody sends on)."""
     rate = rate or sender.mps
     capacity = max(rate * BURST_SECONDS, 1.0)
+    count, next_wait = 0, 0.0
     with transaction.atomic():
         throttle, _ = SenderThrottle.objects.select_for_update().get_or_create(
             sender=sender, defaults={"tokens": capacity}
         )
         now = timezone.now()
         elapsed = max((now - throttle.updated_at).total_seconds(), 0.0)
-        tokens = min(capacity, throttle.tokens + elapsed * rate) - units
+        tokens = min(capacity, throttle.tokens + elapsed * rate)
+        for units in segments:
+            wait = max(units - tokens, 0.0) / rate
+            if wait > within:
+                next_wait = wait
+                break
+            tokens -= units
+            count += 1
         SenderThrottle.objects.filter(pk=sender.pk).update(tokens=tokens, updated_at=now)
-    return 0.0 if tokens >= 0 else -tokens / rate
+    return Grant(count, max(-tokens, 0.0) / rate, next_wait)
 
 
 def reserve_daily_segments(

@@ -22,6 +22,7 @@ from messaging.dispatch import Dispatcher
 from messaging.models import MessageStatus, OutboundMessage, WebhookDelivery
 from messaging.partner_webhooks import webhook_subscription_create
 from messaging.providers import SendResult
+from messaging.tasks import dispatch
 from tests.factories import (
     create_campaign,
     create_contact,
@@ -107,6 +108,43 @@ def test_it_pauses_a_campaign_whose_messages_are_filtered_and_tells_partners(thr
     assert dispatcher(Provider()).run_batch().claimed == 0
     assert incident_check_campaign(campaign) is None
     assert Incident.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_dispatch_task_pauses_a_campaign_right_after_a_bad_batch(
+    thresholds, locmem_sms, no_quiet_hours
+):
+    """No schedule runs here: the batch's own hook checks the campaign it sent for."""
+    campaign = sending_campaign(100)
+    thresholds.SMS_DISPATCH_BATCH = 60
+    locmem_sms.fail_next(transient=False, code=30007, count=10)  # 10 filtered of 60 handed over
+
+    report = dispatch()
+
+    assert (report["sent"], report["failed"], report["campaigns"]) == (50, 10, [campaign.pk])
+    campaign.refresh_from_db()
+    assert campaign.status == "paused"
+    incident = Incident.objects.get(campaign=campaign)
+    assert incident.kind == "filtered_share" and incident.status == "open"
+    assert incident.evidence["counts"]["filtered"] == 10
+    assert dispatch()["claimed"] == 0  # the other 40 wait for a person
+    assert OutboundMessage.objects.filter(campaign=campaign, status="queued").count() == 40
+
+
+@pytest.mark.django_db
+def test_a_campaign_its_last_batch_completes_is_completed_not_paused(
+    thresholds, locmem_sms, no_quiet_hours
+):
+    """Completion is asked first: pausing a campaign with nothing left to send would only
+    leave it to be resumed into a send that never ends."""
+    campaign = sending_campaign(60)
+    locmem_sms.fail_next(transient=False, code=30007, count=10)
+
+    dispatch()
+
+    campaign.refresh_from_db()
+    assert campaign.status == "completed"
+    assert not Incident.objects.exists()
 
 
 @pytest.mark.django_db

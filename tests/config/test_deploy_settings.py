@@ -118,3 +118,13 @@ def test_the_check_is_quiet_when_the_guard_is_on(settings):
     assert webhook_private_urls_check() == []
     settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
     assert [m.id for m in webhook_private_urls_check()] == ["messaging.W001"]
+
+
+def test_a_lease_whose_last_hand_off_outlasts_the_dispatch_task_is_flagged(settings):
+    """A batch starts hand-offs until 75% of its lease: past the task's timeout, django-q2
+    would kill it mid-batch."""
+    from messaging.checks import dispatch_lease_check
+
+    assert dispatch_lease_check() == []  # 90 s, and 10 s for the provider, within 110 s
+    settings.SMS_LEASE_SECONDS = 300
+    assert [m.id for m in dispatch_lease_check()] == ["messaging.W002"]

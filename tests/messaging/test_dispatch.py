@@ -9,6 +9,7 @@ from django.utils import timezone
 from campaigns.fanout import fanout_all
 from consent import services
 from consent.models import ConsentState, Suppression
+from messaging import tasks
 from messaging.dispatch import Dispatcher, backoff_seconds, claim_due
 from messaging.models import MessageEvent, OutboundMessage, SenderThrottle
 from messaging.providers import ProviderError, SendResult
@@ -251,6 +252,30 @@ def test_a_status_callback_that_beat_the_dispatcher_is_applied_once_the_sid_is_k
     assert first.status == "delivered" and first.delivered_at is not None
     others = OutboundMessage.objects.exclude(pk=first.pk)
     assert set(others.values_list("status", flat=True)) == {"sent"}
+
+
+def test_a_failing_batch_hook_stops_neither_the_others_nor_the_continuation(
+    queued, settings, monkeypatch, caplog, no_quiet_hours
+):
+    """The batch is settled before its hooks run: one hook's error is logged, and the next
+    hook and the next batch still run."""
+    settings.SMS_DISPATCH_BATCH = 3  # the batch is full: it queues a continuation
+    told, enqueued = [], []
+
+    def broken(*, campaign_id):
+        raise RuntimeError("hook broke")
+
+    monkeypatch.setattr(
+        tasks, "campaign_batch_hooks", [broken, lambda *, campaign_id: told.append(campaign_id)]
+    )
+    monkeypatch.setattr(tasks, "enqueue", enqueued.append)
+
+    report = tasks.dispatch()
+
+    assert report["sent"] == 3
+    assert told == [queued.pk]
+    assert enqueued == ["messaging.tasks.dispatch"]
+    assert "hook broke" in caplog.text
 
 
 def test_a_permanent_failure_at_hand_off_is_reported_to_partners(queued, settings):

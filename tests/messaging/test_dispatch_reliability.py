@@ -511,15 +511,16 @@ def test_a_refused_send_is_retried_without_a_lookup(twilio_backend):
 
 @pytest.mark.django_db
 def test_it_never_starts_a_hand_off_once_its_lease_is_running_out(settings, no_quiet_hours):
-    """A slow batch (here: a rate of 1 message/s) outlives its lease; reconciliation finds the
-    message unsent and queues it again, another worker sends it. The first worker, reaching it
-    at last, must not send it a second time."""
+    """A slow batch (here: a wait for the rate that oversleeps) outlives its lease;
+    reconciliation finds the message unsent and queues it again, another worker sends it. The
+    first worker, reaching it at last, must not send it a second time."""
     settings.SMS_LEASE_SECONDS = 1
     message = one_queued_message()
     sender = message.sender
-    sender.mps = 1
+    sender.mps = 4
     sender.save(update_fields=["mps"])
-    SenderThrottle.objects.create(sender=sender, tokens=-1, updated_at=timezone.now())
+    # A quarter of a second to wait: within the batch's deadline, so it waits.
+    SenderThrottle.objects.create(sender=sender, tokens=0, updated_at=timezone.now())
     handed: list[int] = []
 
     class Provider:
