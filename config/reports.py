@@ -396,11 +396,15 @@ def flow_report(period: Period) -> dict:
         # once keeps the rate its successes were counted for.
         named = bool(flow.success_event or flow.success_replies) or "flow_success" in m
         tracked = tracked or named
+        handed = figures(m)  # its messages, counted under the flow at hand-off
         rows.append(
             {
                 "flow": flow,
                 "runs": m.get("runs", 0),
                 "sends": m.get("run_queued", 0),
+                "sent": handed["sent"],
+                "delivery_rate": handed["delivery_rate"],
+                "human_click_rate": handed["human_click_rate"],
                 "skipped": skipped,
                 "not_sent": sum(n for _, _, n in skipped),
                 "successes": m.get("flow_success", 0),

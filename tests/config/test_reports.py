@@ -88,11 +88,12 @@ def test_it_reports_flow_runs_and_leaves_the_success_rate_to_its_event(staff, da
 
     (row,) = response.context["rows"]
     assert (row["runs"], row["sends"], row["not_sent"]) == (20, 17, 3)
+    assert (row["sent"], row["delivery_rate"], row["human_click_rate"]) == (16, 15 / 16, 3 / 15)
     assert row["success_rate"] is None
     assert 'id="flow-success-hook"' in response.content.decode()
-    assert rows(get(staff, "/admin/reports/flows/", format="csv"))[1][:3] == [
-        "Appointment reminder", "20", "17"
-    ]  # fmt: skip
+    table = rows(get(staff, "/admin/reports/flows/", format="csv"))
+    assert table[0][5:8] == ["sent", "delivery rate", "human click rate"]
+    assert table[1][:3] == ["Appointment reminder", "20", "17"] and table[1][5] == "16"
 
 
 def test_it_compares_each_sender_with_its_seven_day_baseline(staff, data):
