@@ -145,11 +145,16 @@ def campaign_pause(*, campaign: Campaign, by, note: str = "") -> Campaign:
 
 
 def campaign_resume(*, campaign: Campaign, by, note: str = "") -> Campaign:
+    """Paused → sending. A campaign paused after its last batch (an incident opened by that
+    batch's outcomes, a person's pause) has nothing left for dispatch to finish it by: it is
+    completed here."""
     with transaction.atomic():
         campaign = _transition(
             campaign, frm=(CampaignStatus.PAUSED,), to=CampaignStatus.SENDING, by=by, note=note
         )
         enqueue("messaging.tasks.dispatch")
+    if campaign_complete_if_done(campaign_id=campaign.pk):
+        campaign.refresh_from_db()
     return campaign
 
 

@@ -260,3 +260,18 @@ def test_it_pauses_a_campaign_mid_send_while_dispatch_runs(thresholds):
     # Only the batch the worker had already claimed may finish after the pause.
     assert handed_off.count() <= paused_with + 40
     assert OutboundMessage.objects.filter(campaign=campaign, status="queued").count() > 0
+
+
+@pytest.mark.django_db
+def test_a_campaign_paused_after_its_last_send_completes_when_resumed(thresholds):
+    campaign = sending_campaign(60)
+    dispatcher(Provider()).run_batch()  # everything is sent ...
+    filter_some(campaign, 10)  # ... and then the carrier's answers come in
+    incident = incident_check_campaign(campaign)
+    campaign.refresh_from_db()
+    assert campaign.status == "paused"
+
+    incident_resolve(incident=incident, by=create_user("carol", "Compliance"), why="Checked")
+
+    campaign.refresh_from_db()
+    assert campaign.status == "completed"  # not left sending with nothing to send
