@@ -61,6 +61,7 @@ HOST = "127.0.0.1"
 AGENT = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 Mobile"
 TABLES = (
     "messaging_click, messaging_conversion, messaging_trackedlink, messaging_messageevent, "
+    "messaging_dailycount, "
     "messaging_outboundmessage, consent_consentstate, consent_consentevent, "
     "consent_contact_tags, consent_contact, consent_disclosure, messaging_sender_programs, "
     "messaging_sender, consent_program"
