@@ -36,6 +36,12 @@ def test_every_report_draws_its_chart_and_passes_axe(browser_page, live_server):
         assert drawn > 0, f"{url}: no bar has a height"
         expect(page.locator(f"{chart} title").first).not_to_be_empty()
         assert axe_violations(page, include="#content") == [], url
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: wide tables scroll in place
+    for url in pages:
+        page.goto(f"{live_server.url}{url}")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, url
+        assert axe_violations(page, include="#content") == [], url
+    page.set_viewport_size({"width": 1280, "height": 900})
     page.goto(f"{live_server.url}/admin/reports/campaigns/")
     assert axe_violations(page, include="#content") == []
     page.goto(f"{live_server.url}/admin/")
