@@ -236,22 +236,7 @@ def click_record_sql(async_commit: bool, scopes: tuple[tuple[str, str], ...]) ->
     messages = quote(OutboundMessage._meta.db_table)
     links = quote(TrackedLink._meta.db_table)
     clicks = quote(Click._meta.db_table)
-    written = ", ".join(
-        c[f]
-        for f in (
-            "link",
-            "message",
-            "contact",
-            "campaign",
-            "variant",
-            "flow",
-            "clicked_at",
-            "seconds_since_delivery",
-            "ip",
-            "user_agent",
-            "bot_reason",
-        )
-    )
+    written = ", ".join(column for field, column in c.items() if field != "id")
     returned = ", ".join(
         c[f]
         for f in (

@@ -15,6 +15,20 @@ from django.utils import timezone
 from consent.models import Contact, Program
 
 
+def _sent_by(to: str, **options) -> models.ForeignKey:
+    """An optional reference to what sent the message (a campaign, its variant, a flow):
+    protected, and with no database constraint, like the messages themselves."""
+    return models.ForeignKey(
+        to,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
+        **options,
+    )
+
+
 class TrackedLink(models.Model):
     """A destination link as one program (and campaign variant, or flow) sends it.
 
@@ -28,30 +42,9 @@ class TrackedLink(models.Model):
     utm = models.BooleanField(default=False, help_text="UTM parameters are added on redirect.")
     utm_campaign = models.CharField(max_length=120, blank=True)
     utm_content = models.CharField(max_length=40, blank=True)
-    campaign = models.ForeignKey(
-        "campaigns.Campaign",
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_constraint=False,
-    )
-    variant = models.ForeignKey(
-        "campaigns.CampaignVariant",
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_constraint=False,
-    )
-    flow = models.ForeignKey(
-        "campaigns.Flow",
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_constraint=False,
-    )
+    campaign = _sent_by("campaigns.Campaign")
+    variant = _sent_by("campaigns.CampaignVariant")
+    flow = _sent_by("campaigns.Flow")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -88,33 +81,9 @@ class Click(models.Model):
     contact = models.ForeignKey(
         Contact, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
     )
-    campaign = models.ForeignKey(
-        "campaigns.Campaign",
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_constraint=False,
-        db_index=False,
-    )
-    variant = models.ForeignKey(
-        "campaigns.CampaignVariant",
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_constraint=False,
-        db_index=False,
-    )
-    flow = models.ForeignKey(
-        "campaigns.Flow",
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_constraint=False,
-        db_index=False,
-    )
+    campaign = _sent_by("campaigns.Campaign", db_index=False)
+    variant = _sent_by("campaigns.CampaignVariant", db_index=False)
+    flow = _sent_by("campaigns.Flow", db_index=False)
     clicked_at = models.DateTimeField(default=timezone.now)
     seconds_since_delivery = models.IntegerField(null=True, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
@@ -173,30 +142,9 @@ class Conversion(models.Model):
     program = models.ForeignKey(
         Program, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    campaign = models.ForeignKey(
-        "campaigns.Campaign",
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_constraint=False,
-    )
-    variant = models.ForeignKey(
-        "campaigns.CampaignVariant",
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_constraint=False,
-    )
-    flow = models.ForeignKey(
-        "campaigns.Flow",
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_constraint=False,
-    )
+    campaign = _sent_by("campaigns.Campaign")
+    variant = _sent_by("campaigns.CampaignVariant")
+    flow = _sent_by("campaigns.Flow")
 
     class Meta:
         ordering = ["-id"]
